@@ -1,0 +1,185 @@
+//! 256-bit identifiers and the XOR metric of Kademlia (Maymounkov & Mazières 2002, §2.1).
+//!
+//! A [`Key`] names anything in the keyspace (a record, a lookup target); a [`PeerId`] is the key
+//! of a node, derived from its public key (see [`crate::identity`]). The distance between two keys
+//! is their bitwise XOR read as a big-endian integer, and a key's bucket relative to ours is the
+//! index of the highest differing bit.
+
+use core::fmt;
+
+/// A point in the 256-bit keyspace.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Key([u8; 32]);
+
+/// XOR distance between two keys, ordered as a big-endian 256-bit integer.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct Distance([u8; 32]);
+
+/// The identity of a node: the BLAKE3 hash of its ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct PeerId(Key);
+
+impl Key {
+    /// Number of bits in a key, and so the number of k-buckets.
+    pub const BITS: usize = 256;
+
+    /// A key from its 32 bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Key(bytes)
+    }
+    /// The key of arbitrary content: its BLAKE3 hash.
+    pub fn hash_of(content: &[u8]) -> Self {
+        Key(*blake3::hash(content).as_bytes())
+    }
+    /// The 32 bytes of the key.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// XOR distance to `other`.
+    pub fn distance(&self, other: &Key) -> Distance {
+        let mut d = [0u8; 32];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = self.0[i] ^ other.0[i];
+        }
+        Distance(d)
+    }
+    /// The k-bucket `other` falls into as seen from `self`: the index of the highest bit in which
+    /// they differ, 255 for the far half of the keyspace down to 0 for the nearest neighbour.
+    /// `None` when the keys are equal (a node does not store itself).
+    pub fn bucket_index(&self, other: &Key) -> Option<u8> {
+        self.distance(other).bucket_index()
+    }
+}
+
+impl Distance {
+    /// The zero distance (a key to itself).
+    pub const ZERO: Distance = Distance([0; 32]);
+
+    /// Number of leading zero bits.
+    pub fn leading_zeros(&self) -> u32 {
+        let mut zeros = 0;
+        for b in self.0 {
+            if b != 0 {
+                return zeros + b.leading_zeros();
+            }
+            zeros += 8;
+        }
+        zeros
+    }
+    /// Index of the highest set bit (`255 - leading_zeros`), `None` for zero.
+    pub fn bucket_index(&self) -> Option<u8> {
+        let lz = self.leading_zeros();
+        // lz <= 255 here, so the subtraction fits a u8.
+        (lz < 256).then(|| (255 - lz) as u8)
+    }
+    /// The 32 big-endian bytes of the distance.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PeerId {
+    /// A peer id from its 32 bytes (as received on the wire).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        PeerId(Key(bytes))
+    }
+    /// The peer id of an ed25519 public key: `BLAKE3(public_key)`.
+    pub fn from_public_key(public_key: &[u8; 32]) -> Self {
+        PeerId(Key::hash_of(public_key))
+    }
+    /// The peer's position in the keyspace.
+    pub const fn key(&self) -> &Key {
+        &self.0
+    }
+    /// The 32 bytes of the id.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+    /// XOR distance to a key.
+    pub fn distance(&self, key: &Key) -> Distance {
+        self.0.distance(key)
+    }
+}
+
+impl From<PeerId> for Key {
+    fn from(p: PeerId) -> Key {
+        p.0
+    }
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    for b in bytes {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Key {
+    /// Full lowercase hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
+    }
+}
+
+impl fmt::Debug for Key {
+    /// The first 8 bytes, enough to tell keys apart in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(")?;
+        write_hex(f, &self.0[..8])?;
+        f.write_str("…)")
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerId(")?;
+        write_hex(f, &self.0 .0[..8])?;
+        f.write_str("…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_with_bit(bit: usize) -> Key {
+        let mut b = [0u8; 32];
+        b[31 - bit / 8] = 1 << (bit % 8);
+        Key::from_bytes(b)
+    }
+
+    #[test]
+    fn distance_is_xor_and_symmetric() {
+        let a = Key::hash_of(b"a");
+        let b = Key::hash_of(b"b");
+        assert_eq!(a.distance(&b), b.distance(&a));
+        assert_eq!(a.distance(&a), Distance::ZERO);
+        for i in 0..32 {
+            assert_eq!(a.distance(&b).as_bytes()[i], a.as_bytes()[i] ^ b.as_bytes()[i]);
+        }
+    }
+
+    #[test]
+    fn bucket_index_is_highest_differing_bit() {
+        let zero = Key::default();
+        assert_eq!(zero.bucket_index(&zero), None);
+        for bit in [0usize, 1, 7, 8, 100, 254, 255] {
+            assert_eq!(zero.bucket_index(&key_with_bit(bit)), Some(bit as u8), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn distance_orders_as_big_endian_integer() {
+        let zero = Key::default();
+        assert!(zero.distance(&key_with_bit(3)) < zero.distance(&key_with_bit(4)));
+        assert!(zero.distance(&key_with_bit(255)) > zero.distance(&key_with_bit(254)));
+    }
+}

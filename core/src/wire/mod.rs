@@ -1,0 +1,1 @@
+//! wire placeholder during bring-up

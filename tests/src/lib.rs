@@ -1,0 +1,1 @@
+//! Shared helpers for the Starling integration tests live in `tests/`.
