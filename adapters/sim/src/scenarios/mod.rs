@@ -1,0 +1,3 @@
+//! Ready-made scenarios: a topology, a fault schedule, counters, and a report.
+
+pub mod liveness;
