@@ -38,8 +38,10 @@ pub struct SimStats {
     pub sent: u64,
     /// Messages lost at random.
     pub lost: u64,
-    /// Messages dropped by a partition, when sent or while in flight.
+    /// Messages dropped because a partition separated sender and receiver when sent.
     pub partitioned: u64,
+    /// Messages dropped on arrival because a partition began while they were in flight.
+    pub partitioned_in_flight: u64,
     /// Messages that arrived at a crashed node.
     pub to_crashed: u64,
     /// Messages addressed to a node that does not exist.
@@ -50,7 +52,7 @@ pub struct SimStats {
     pub reordered: u64,
     /// Events the machines reported.
     pub protocol_events: u64,
-    /// Crashes and restarts.
+    /// Crashes.
     pub crashes: u64,
     /// Restarts.
     pub restarts: u64,
@@ -288,7 +290,7 @@ where
     fn deliver(&mut self, to: NodeId, from: NodeId, msg: M::Message) -> Result<(), Violation> {
         if !self.network.can_talk(from, to) {
             // The partition began while the message was in flight.
-            self.stats.partitioned += 1;
+            self.stats.partitioned_in_flight += 1;
             self.trace.word(tag::DROP);
             return Ok(());
         }

@@ -46,7 +46,7 @@ impl Harness {
                 .min();
             let next_msg = in_flight.iter().enumerate().min_by_key(|(_, m)| m.0).map(|(i, m)| (m.0, i));
             let (at, is_msg, idx) = match (next_timer, next_msg) {
-                (Some((t, i)), Some((m, j))) if m <= t => (m, true, j),
+                (Some((t, _)), Some((m, j))) if m <= t => (m, true, j),
                 (Some((t, i)), _) => (t, false, i),
                 (None, Some((m, j))) => (m, true, j),
                 (None, None) => break,

@@ -215,8 +215,8 @@ mod tests {
         assert_eq!(get_varint(&mut zero), Err(DecodeError::VarintNonCanonical));
         let mut one = [0x81u8, 0x80, 0x00].as_slice();
         assert_eq!(get_varint(&mut one), Err(DecodeError::VarintNonCanonical));
-        let mut ten = [0x80; 10];
-        ten[9] = 0x00;
+        // Nine continuation bytes, then a zero that adds nothing.
+        let ten = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
         assert_eq!(
             get_varint(&mut ten.as_slice()),
             Err(DecodeError::VarintNonCanonical)
@@ -229,8 +229,8 @@ mod tests {
 
     #[test]
     fn values_past_64_bits_overflow() {
-        let mut two = [0xff; 10];
-        two[9] = 0x02;
+        // Nine full groups use 63 bits; a final 0x02 would set bit 64.
+        let two = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
         assert_eq!(
             get_varint(&mut two.as_slice()),
             Err(DecodeError::VarintOverflow)

@@ -252,7 +252,7 @@ pub fn run(params: &LivenessParams, progress: &mut dyn FnMut(Instant, Instant)) 
         recovered: c.recovered,
         healed,
         messages_sent: stats.sent,
-        messages_partitioned: stats.partitioned,
+        messages_partitioned: stats.partitioned + stats.partitioned_in_flight,
         digest: sim.digest(),
     })
 }
