@@ -16,7 +16,11 @@ pub struct VirtualTimeProgress {
 impl VirtualTimeProgress {
     /// A bar that may appear; `quiet` (as under `--json`) keeps it off.
     pub fn new(quiet: bool) -> Self {
-        VirtualTimeProgress { enabled: !quiet && std::io::stderr().is_terminal(), started: Instant::now(), bar: None }
+        VirtualTimeProgress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            bar: None,
+        }
     }
 
     /// Reports that virtual time reached `now_ms` of `end_ms`.
@@ -26,8 +30,10 @@ impl VirtualTimeProgress {
         }
         if self.bar.is_none() && self.started.elapsed() >= Duration::from_secs(1) {
             let bar = ProgressBar::new(end_ms);
-            let style = ProgressStyle::with_template("{spinner} virtual {pos}/{len} ms [{bar:40}] {elapsed_precise} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{spinner} virtual {pos}/{len} ms [{bar:40}] {elapsed_precise} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             self.bar = Some(bar);
         }

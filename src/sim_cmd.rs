@@ -44,7 +44,9 @@ fn secs(s: f64, what: &str) -> Result<Duration, String> {
     if s.is_finite() && s >= 0.0 {
         Ok(Duration::from_nanos((s * 1e9) as u64))
     } else {
-        Err(format!("--{what} must be a non-negative number of seconds, got {s}"))
+        Err(format!(
+            "--{what} must be a non-negative number of seconds, got {s}"
+        ))
     }
 }
 
@@ -62,11 +64,16 @@ fn run_liveness(args: LivenessArgs) -> Result<(), String> {
     params.chords = args.chords;
     params.network.loss = args.loss;
     let mut bar = VirtualTimeProgress::new(args.json);
-    let report = liveness::run(&params, &mut |now, end| bar.update(now.as_nanos() / 1_000_000, end.as_nanos() / 1_000_000));
+    let report = liveness::run(&params, &mut |now, end| {
+        bar.update(now.as_nanos() / 1_000_000, end.as_nanos() / 1_000_000)
+    });
     bar.finish();
     let report = report.map_err(|e| e.to_string())?;
     if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
     } else {
         print_summary(&report);
     }
@@ -75,11 +82,23 @@ fn run_liveness(args: LivenessArgs) -> Result<(), String> {
 
 fn print_summary(r: &LivenessReport) {
     println!("liveness: {} nodes, seed {}", r.nodes, r.seed);
-    println!("  simulated {:.1} s in {:.2} s wall: {} events ({:.2} M/s), peak RSS {:.1} MiB",
-        r.virtual_ms as f64 / 1e3, r.wall_ms as f64 / 1e3, r.events, r.events_per_sec / 1e6,
-        r.peak_rss_bytes as f64 / (1024.0 * 1024.0));
-    println!("  monitored links {}, of which {} cross the cut", r.monitored_links, r.cross_links);
+    println!(
+        "  simulated {:.1} s in {:.2} s wall: {} events ({:.2} M/s), peak RSS {:.1} MiB",
+        r.virtual_ms as f64 / 1e3,
+        r.wall_ms as f64 / 1e3,
+        r.events,
+        r.events_per_sec / 1e6,
+        r.peak_rss_bytes as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "  monitored links {}, of which {} cross the cut",
+        r.monitored_links, r.cross_links
+    );
     println!("  suspicions across the cut: {}   false suspicions: {}   declared dead: {}   recovered: {}",
         r.detected, r.false_suspicions, r.dead, r.recovered);
-    println!("  healed: {}   digest: {}", if r.healed { "yes" } else { "NO" }, r.digest);
+    println!(
+        "  healed: {}   digest: {}",
+        if r.healed { "yes" } else { "NO" },
+        r.digest
+    );
 }

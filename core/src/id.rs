@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(a.distance(&b), b.distance(&a));
         assert_eq!(a.distance(&a), Distance::ZERO);
         for i in 0..32 {
-            assert_eq!(a.distance(&b).as_bytes()[i], a.as_bytes()[i] ^ b.as_bytes()[i]);
+            assert_eq!(
+                a.distance(&b).as_bytes()[i],
+                a.as_bytes()[i] ^ b.as_bytes()[i]
+            );
         }
     }
 
@@ -172,7 +175,11 @@ mod tests {
         let zero = Key::default();
         assert_eq!(zero.bucket_index(&zero), None);
         for bit in [0usize, 1, 7, 8, 100, 254, 255] {
-            assert_eq!(zero.bucket_index(&key_with_bit(bit)), Some(bit as u8), "bit {bit}");
+            assert_eq!(
+                zero.bucket_index(&key_with_bit(bit)),
+                Some(bit as u8),
+                "bit {bit}"
+            );
         }
     }
 

@@ -109,7 +109,9 @@ impl Identity {
 impl fmt::Debug for Identity {
     /// Shows the peer id only: the secret key never reaches a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity").field("peer_id", &self.peer_id).finish()
+        f.debug_struct("Identity")
+            .field("peer_id", &self.peer_id)
+            .finish()
     }
 }
 
@@ -130,7 +132,11 @@ impl PublicIdentity {
 
     /// Verifies `signature` over `message`, rejecting malleable and small-order forms
     /// (`verify_strict`), so one message has one valid signature per key.
-    pub fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Result<(), IdentityError> {
+    pub fn verify(
+        &self,
+        message: &[u8],
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> Result<(), IdentityError> {
         let sig = ed25519_dalek::Signature::from_bytes(signature);
         self.key
             .verify_strict(message, &sig)
@@ -140,7 +146,9 @@ impl PublicIdentity {
 
 impl fmt::Debug for PublicIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicIdentity").field("peer_id", &self.peer_id).finish()
+        f.debug_struct("PublicIdentity")
+            .field("peer_id", &self.peer_id)
+            .finish()
     }
 }
 
@@ -152,7 +160,10 @@ mod tests {
     #[test]
     fn peer_id_is_blake3_of_public_key() {
         let id = Identity::from_test_seed(1);
-        assert_eq!(id.peer_id(), PeerId::from_bytes(*blake3::hash(&id.public_key()).as_bytes()));
+        assert_eq!(
+            id.peer_id(),
+            PeerId::from_bytes(*blake3::hash(&id.public_key()).as_bytes())
+        );
     }
 
     #[test]
@@ -162,9 +173,15 @@ mod tests {
         assert_eq!(public.peer_id(), id.peer_id());
         let sig = id.sign(b"hello");
         assert_eq!(public.verify(b"hello", &sig), Ok(()));
-        assert_eq!(public.verify(b"hellO", &sig), Err(IdentityError::BadSignature));
+        assert_eq!(
+            public.verify(b"hellO", &sig),
+            Err(IdentityError::BadSignature)
+        );
         let other = Identity::from_test_seed(3).public();
-        assert_eq!(other.verify(b"hello", &sig), Err(IdentityError::BadSignature));
+        assert_eq!(
+            other.verify(b"hello", &sig),
+            Err(IdentityError::BadSignature)
+        );
     }
 
     #[test]

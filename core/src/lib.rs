@@ -22,7 +22,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-
 pub mod detector;
 pub mod id;
 pub mod identity;
@@ -30,7 +29,6 @@ pub mod machine;
 pub mod rng;
 pub mod time;
 pub mod wire;
-
 
 pub use id::{Distance, Key, PeerId};
 pub use identity::Identity;

@@ -151,6 +151,9 @@ mod tests {
         assert_eq!(Duration::from_millis(1500).as_millis(), 1500);
         let t = Instant::from_nanos(10) + Duration::from_micros(1);
         assert_eq!(t.as_nanos(), 1_010);
-        assert_eq!(t.saturating_since(Instant::from_nanos(10)), Duration::from_micros(1));
+        assert_eq!(
+            t.saturating_since(Instant::from_nanos(10)),
+            Duration::from_micros(1)
+        );
     }
 }

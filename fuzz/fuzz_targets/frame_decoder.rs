@@ -37,12 +37,19 @@ fuzz_target!(|data: &[u8]| {
 /// Checks `frame` against the input bytes it was decoded from, starting at `offset`; returns the
 /// offset just past it.
 fn check_frame(frame: &Frame, input: &[u8], offset: usize, limits: &Limits) -> usize {
-    assert!(frame.body.len() + 2 <= limits.max_frame_len as usize, "body over the limit");
+    assert!(
+        frame.body.len() + 2 <= limits.max_frame_len as usize,
+        "body over the limit"
+    );
     let mut out = BytesMut::new();
     frame.encode(&mut out);
     assert_eq!(out.len(), frame.encoded_len());
     let end = offset + out.len();
-    assert_eq!(&out[..], &input[offset..end], "frame does not re-encode to its bytes");
+    assert_eq!(
+        &out[..],
+        &input[offset..end],
+        "frame does not re-encode to its bytes"
+    );
     end
 }
 

@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
             let used = data.len() - slice.len();
             let mut out = Vec::new();
             put_varint(&mut out, v);
-            assert_eq!(out.as_slice(), &data[..used], "non-canonical encoding accepted");
+            assert_eq!(
+                out.as_slice(),
+                &data[..used],
+                "non-canonical encoding accepted"
+            );
             assert_eq!(varint_len(v), used);
             assert_eq!(peeked, Ok(Some((v, used))));
 

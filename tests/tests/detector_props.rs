@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use starling_core::detector::{DetectorConfig, DetectorEvent, FailureDetector, HeartbeatMessage, PeerStatus};
+use starling_core::detector::{
+    DetectorConfig, DetectorEvent, FailureDetector, HeartbeatMessage, PeerStatus,
+};
 use starling_core::machine::{Machine, Output};
 use starling_core::time::{Duration, Instant};
 use starling_core::wire::{decode_message, message_to_frame, Frame, Limits, ProtocolId};

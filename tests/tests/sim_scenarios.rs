@@ -18,7 +18,10 @@ fn same_seed_replays_bit_for_bit_and_another_seed_differs() {
     let b = liveness(300, 7);
     let c = liveness(300, 8);
     assert_eq!(a.digest, b.digest);
-    assert_eq!((a.events, a.detected, a.messages_sent), (b.events, b.detected, b.messages_sent));
+    assert_eq!(
+        (a.events, a.detected, a.messages_sent),
+        (b.events, b.detected, b.messages_sent)
+    );
     assert_ne!(a.digest, c.digest);
 }
 
@@ -90,7 +93,12 @@ fn scenario_rejects_impossible_parameters() {
 struct Log(Vec<(Instant, NodeId, DetectorEvent<NodeId>)>);
 
 impl Observer<Detector> for Log {
-    fn on_event(&mut self, view: &View<'_, Detector>, node: NodeId, e: &DetectorEvent<NodeId>) -> Result<(), String> {
+    fn on_event(
+        &mut self,
+        view: &View<'_, Detector>,
+        node: NodeId,
+        e: &DetectorEvent<NodeId>,
+    ) -> Result<(), String> {
         self.0.push((view.now(), node, *e));
         Ok(())
     }
@@ -111,24 +119,51 @@ fn triangle(seed: u64, network: NetworkConfig) -> Simulation<Detector, Log> {
 #[test]
 fn crashed_node_is_declared_dead_and_alive_after_restart() {
     let mut sim = triangle(1, NetworkConfig::default());
-    sim.run_until(Instant::ZERO + Duration::from_secs(5)).unwrap();
+    sim.run_until(Instant::ZERO + Duration::from_secs(5))
+        .unwrap();
     sim.crash(2);
     assert!(!sim.is_up(2));
     sim.run_for(Duration::from_secs(20)).unwrap();
     for watcher in [0, 1] {
         assert_eq!(sim.node(watcher).unwrap().status(2), Some(PeerStatus::Dead));
-        assert_eq!(sim.node(watcher).unwrap().status(1 - watcher), Some(PeerStatus::Alive));
+        assert_eq!(
+            sim.node(watcher).unwrap().status(1 - watcher),
+            Some(PeerStatus::Alive)
+        );
     }
-    assert!(sim.stats().to_crashed > 0, "pings to the crashed node are dropped");
+    assert!(
+        sim.stats().to_crashed > 0,
+        "pings to the crashed node are dropped"
+    );
     sim.restart(2).unwrap();
     sim.run_for(Duration::from_secs(5)).unwrap();
     for watcher in [0, 1] {
-        assert_eq!(sim.node(watcher).unwrap().status(2), Some(PeerStatus::Alive));
+        assert_eq!(
+            sim.node(watcher).unwrap().status(2),
+            Some(PeerStatus::Alive)
+        );
     }
     // The restarted node starts fresh: it never saw the others as anything but alive.
-    assert!(sim.node(2).unwrap().statuses().all(|(_, s)| s == PeerStatus::Alive));
-    let events: Vec<_> = sim.observer().0.iter().filter(|(_, n, _)| *n == 0).map(|e| e.2).collect();
-    assert_eq!(events, vec![DetectorEvent::Suspect(2), DetectorEvent::Dead(2), DetectorEvent::Alive(2)]);
+    assert!(sim
+        .node(2)
+        .unwrap()
+        .statuses()
+        .all(|(_, s)| s == PeerStatus::Alive));
+    let events: Vec<_> = sim
+        .observer()
+        .0
+        .iter()
+        .filter(|(_, n, _)| *n == 0)
+        .map(|e| e.2)
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            DetectorEvent::Suspect(2),
+            DetectorEvent::Dead(2),
+            DetectorEvent::Alive(2)
+        ]
+    );
     assert_eq!((sim.stats().crashes, sim.stats().restarts), (1, 1));
 }
 
@@ -138,29 +173,46 @@ fn duplication_and_reordering_are_applied_and_harmless_to_the_detector() {
         duplicate: 0.3,
         reorder: 0.3,
         reorder_delay: Duration::from_millis(300),
-        jitter: Latency::Exponential { mean: Duration::from_millis(20), max: Duration::from_millis(400) },
+        jitter: Latency::Exponential {
+            mean: Duration::from_millis(20),
+            max: Duration::from_millis(400),
+        },
         ..NetworkConfig::default()
     };
     let mut sim = triangle(4, network);
-    sim.run_until(Instant::ZERO + Duration::from_secs(60)).unwrap();
+    sim.run_until(Instant::ZERO + Duration::from_secs(60))
+        .unwrap();
     let s = *sim.stats();
-    assert!(s.duplicated > s.sent / 5 && s.duplicated < s.sent * 2 / 5, "{s:?}");
+    assert!(
+        s.duplicated > s.sent / 5 && s.duplicated < s.sent * 2 / 5,
+        "{s:?}"
+    );
     assert!(s.reordered > s.sent / 5, "{s:?}");
     // No loss: every copy was delivered or is still in flight (the queue also holds one timer
     // per node).
     let in_flight = sim.pending() as u64 - 3;
     assert_eq!(s.delivered + in_flight, s.sent + s.duplicated, "{s:?}");
-    assert!(sim.observer().0.is_empty(), "late or doubled pongs must not raise suspicion");
+    assert!(
+        sim.observer().0.is_empty(),
+        "late or doubled pongs must not raise suspicion"
+    );
 }
 
 #[test]
 fn messages_in_flight_when_a_partition_starts_are_dropped() {
-    let network = NetworkConfig { link_latency: Latency::Constant(Duration::from_millis(500)), ..NetworkConfig::default() };
+    let network = NetworkConfig {
+        link_latency: Latency::Constant(Duration::from_millis(500)),
+        ..NetworkConfig::default()
+    };
     let mut sim = triangle(2, network);
     // Run until messages are certainly in flight (first pings go out within 2 s).
-    sim.run_until(Instant::ZERO + Duration::from_secs(2)).unwrap();
+    sim.run_until(Instant::ZERO + Duration::from_secs(2))
+        .unwrap();
     let sent = sim.stats().sent;
-    assert!(sim.pending() > 3, "pings in flight besides the three timers");
+    assert!(
+        sim.pending() > 3,
+        "pings in flight besides the three timers"
+    );
     sim.partition(|id| id as u16);
     sim.run_for(Duration::from_millis(600)).unwrap();
     assert!(sim.stats().partitioned_in_flight > 0);
@@ -171,7 +223,12 @@ fn messages_in_flight_when_a_partition_starts_are_dropped() {
 struct NoSuspicion;
 
 impl Observer<Detector> for NoSuspicion {
-    fn on_event(&mut self, _: &View<'_, Detector>, node: NodeId, e: &DetectorEvent<NodeId>) -> Result<(), String> {
+    fn on_event(
+        &mut self,
+        _: &View<'_, Detector>,
+        node: NodeId,
+        e: &DetectorEvent<NodeId>,
+    ) -> Result<(), String> {
         match e {
             DetectorEvent::Suspect(p) => Err(format!("node {node} suspects {p}")),
             _ => Ok(()),
@@ -198,17 +255,40 @@ fn a_failed_invariant_stops_the_run_and_names_the_seed() {
         d.monitor(now, (id + 1) % 4).unwrap();
         d
     };
-    let mut sim = Simulation::new(SimConfig { seed: 42, network: NetworkConfig::default() }, 4, factory, NoSuspicion).unwrap();
-    sim.run_until(Instant::ZERO + Duration::from_secs(10)).unwrap();
+    let mut sim = Simulation::new(
+        SimConfig {
+            seed: 42,
+            network: NetworkConfig::default(),
+        },
+        4,
+        factory,
+        NoSuspicion,
+    )
+    .unwrap();
+    sim.run_until(Instant::ZERO + Duration::from_secs(10))
+        .unwrap();
     sim.partition(|id| u16::from(id >= 2));
     let err = sim.run_for(Duration::from_secs(30)).unwrap_err();
     assert_eq!(err.seed, 42);
     assert!(err.node.is_some());
     let text = err.to_string();
-    assert!(text.contains("suspects") && text.contains("--seed 42"), "{text}");
+    assert!(
+        text.contains("suspects") && text.contains("--seed 42"),
+        "{text}"
+    );
 
-    let factory = |_: NodeId, seed, now| FailureDetector::<NodeId>::new(DetectorConfig::default(), seed, now);
-    let mut sim = Simulation::new(SimConfig { seed: 9, network: NetworkConfig::default() }, 3, factory, AllUp).unwrap();
+    let factory =
+        |_: NodeId, seed, now| FailureDetector::<NodeId>::new(DetectorConfig::default(), seed, now);
+    let mut sim = Simulation::new(
+        SimConfig {
+            seed: 9,
+            network: NetworkConfig::default(),
+        },
+        3,
+        factory,
+        AllUp,
+    )
+    .unwrap();
     sim.run_for(Duration::from_secs(1)).unwrap();
     sim.crash(1);
     let err = sim.run_for(Duration::from_secs(1)).unwrap_err();

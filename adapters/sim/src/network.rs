@@ -41,7 +41,10 @@ impl Latency {
         match *self {
             Latency::Constant(d) => d,
             Latency::Uniform { min, max } => {
-                let span = max.as_nanos().saturating_sub(min.as_nanos()).saturating_add(1);
+                let span = max
+                    .as_nanos()
+                    .saturating_sub(min.as_nanos())
+                    .saturating_add(1);
                 Duration::from_nanos(min.as_nanos() + word % span)
             }
             Latency::Exponential { mean, max } => {
@@ -55,7 +58,9 @@ impl Latency {
 
     fn validate(&self, what: &'static str) -> Result<(), NetworkConfigError> {
         match *self {
-            Latency::Uniform { min, max } if min > max => Err(NetworkConfigError::InvertedRange(what)),
+            Latency::Uniform { min, max } if min > max => {
+                Err(NetworkConfigError::InvertedRange(what))
+            }
             _ => Ok(()),
         }
     }
@@ -82,8 +87,14 @@ impl Default for NetworkConfig {
     /// A wide-area network without faults: 10–100 ms per link plus up to 5 ms of jitter.
     fn default() -> Self {
         NetworkConfig {
-            link_latency: Latency::Uniform { min: Duration::from_millis(10), max: Duration::from_millis(100) },
-            jitter: Latency::Uniform { min: Duration::ZERO, max: Duration::from_millis(5) },
+            link_latency: Latency::Uniform {
+                min: Duration::from_millis(10),
+                max: Duration::from_millis(100),
+            },
+            jitter: Latency::Uniform {
+                min: Duration::ZERO,
+                max: Duration::from_millis(5),
+            },
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
@@ -105,7 +116,9 @@ pub enum NetworkConfigError {
 impl fmt::Display for NetworkConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetworkConfigError::BadProbability(what, p) => write!(f, "{what} must be in [0, 1], got {p}"),
+            NetworkConfigError::BadProbability(what, p) => {
+                write!(f, "{what} must be in [0, 1], got {p}")
+            }
             NetworkConfigError::InvertedRange(what) => write!(f, "{what}: min exceeds max"),
         }
     }
@@ -116,7 +129,11 @@ impl std::error::Error for NetworkConfigError {}
 impl NetworkConfig {
     /// Checks probabilities and ranges.
     pub fn validate(&self) -> Result<(), NetworkConfigError> {
-        for (what, p) in [("loss", self.loss), ("duplicate", self.duplicate), ("reorder", self.reorder)] {
+        for (what, p) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(NetworkConfigError::BadProbability(what, p));
             }
@@ -249,8 +266,14 @@ mod tests {
 
     #[test]
     fn latency_samples_stay_in_range() {
-        let u = Latency::Uniform { min: Duration::from_millis(10), max: Duration::from_millis(20) };
-        let e = Latency::Exponential { mean: Duration::from_millis(10), max: Duration::from_millis(200) };
+        let u = Latency::Uniform {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        };
+        let e = Latency::Exponential {
+            mean: Duration::from_millis(10),
+            max: Duration::from_millis(200),
+        };
         let mut rng = seeded(1);
         let mut sum = 0u64;
         for _ in 0..10_000 {
@@ -262,21 +285,31 @@ mod tests {
             sum += x.as_nanos();
         }
         let mean_ms = sum as f64 / 10_000.0 / 1e6;
-        assert!((8.0..12.0).contains(&mean_ms), "exponential mean {mean_ms} ms");
-        assert_eq!(Latency::Constant(Duration::from_millis(3)).sample(77), Duration::from_millis(3));
+        assert!(
+            (8.0..12.0).contains(&mean_ms),
+            "exponential mean {mean_ms} ms"
+        );
+        assert_eq!(
+            Latency::Constant(Duration::from_millis(3)).sample(77),
+            Duration::from_millis(3)
+        );
     }
 
     #[test]
     fn link_latency_is_symmetric_and_stable() {
         let net = Network::new(NetworkConfig::default(), 5);
         assert_eq!(net.link_latency(3, 9), net.link_latency(9, 3));
-        let distinct: std::collections::BTreeSet<_> = (1..50).map(|b| net.link_latency(0, b)).collect();
+        let distinct: std::collections::BTreeSet<_> =
+            (1..50).map(|b| net.link_latency(0, b)).collect();
         assert!(distinct.len() > 40, "links should differ");
     }
 
     #[test]
     fn loss_rate_matches_configuration() {
-        let config = NetworkConfig { loss: 0.25, ..Default::default() };
+        let config = NetworkConfig {
+            loss: 0.25,
+            ..Default::default()
+        };
         let mut net = Network::new(config, 1);
         let lost = (0..20_000)
             .filter(|_| net.route(Instant::ZERO, 0, 1) == Route::Dropped(Drop::Loss))
@@ -290,19 +323,34 @@ mod tests {
         net.partition(4, |n| (n % 2) as u16);
         assert!(net.can_talk(0, 2));
         assert!(!net.can_talk(0, 1));
-        assert_eq!(net.route(Instant::ZERO, 1, 2), Route::Dropped(Drop::Partition));
+        assert_eq!(
+            net.route(Instant::ZERO, 1, 2),
+            Route::Dropped(Drop::Partition)
+        );
         net.heal();
         assert!(net.can_talk(0, 1));
     }
 
     #[test]
     fn bad_configs_are_refused() {
-        let bad = NetworkConfig { loss: 1.5, ..Default::default() };
-        assert_eq!(bad.validate(), Err(NetworkConfigError::BadProbability("loss", 1.5)));
-        let inverted = NetworkConfig {
-            jitter: Latency::Uniform { min: Duration::from_millis(2), max: Duration::from_millis(1) },
+        let bad = NetworkConfig {
+            loss: 1.5,
             ..Default::default()
         };
-        assert_eq!(inverted.validate(), Err(NetworkConfigError::InvertedRange("jitter")));
+        assert_eq!(
+            bad.validate(),
+            Err(NetworkConfigError::BadProbability("loss", 1.5))
+        );
+        let inverted = NetworkConfig {
+            jitter: Latency::Uniform {
+                min: Duration::from_millis(2),
+                max: Duration::from_millis(1),
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            inverted.validate(),
+            Err(NetworkConfigError::InvertedRange("jitter"))
+        );
     }
 }

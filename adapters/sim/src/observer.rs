@@ -39,7 +39,10 @@ impl<M> View<'_, M> {
     }
     /// Every running machine with its id.
     pub fn running(&self) -> impl Iterator<Item = (NodeId, &M)> {
-        self.nodes.iter().enumerate().filter_map(|(i, s)| Some((i as NodeId, s.machine.as_ref()?)))
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as NodeId, s.machine.as_ref()?)))
     }
 }
 
@@ -47,7 +50,12 @@ impl<M> View<'_, M> {
 /// hook fails the run with a [`Violation`] that names the seed.
 pub trait Observer<M: Machine> {
     /// A node emitted `event`.
-    fn on_event(&mut self, view: &View<'_, M>, node: NodeId, event: &M::Event) -> Result<(), String> {
+    fn on_event(
+        &mut self,
+        view: &View<'_, M>,
+        node: NodeId,
+        event: &M::Event,
+    ) -> Result<(), String> {
         let _ = (view, node, event);
         Ok(())
     }
@@ -63,7 +71,12 @@ impl<M: Machine> Observer<M> for () {}
 
 /// Two observers side by side: a scenario's counters and an invariant, say.
 impl<M: Machine, A: Observer<M>, B: Observer<M>> Observer<M> for (A, B) {
-    fn on_event(&mut self, view: &View<'_, M>, node: NodeId, event: &M::Event) -> Result<(), String> {
+    fn on_event(
+        &mut self,
+        view: &View<'_, M>,
+        node: NodeId,
+        event: &M::Event,
+    ) -> Result<(), String> {
         self.0.on_event(view, node, event)?;
         self.1.on_event(view, node, event)
     }

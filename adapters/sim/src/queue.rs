@@ -116,7 +116,9 @@ impl<M> EventQueue<M> {
     fn advance(&mut self) -> bool {
         if self.ring_len == 0 {
             // Nothing in the ring: jump straight to the overflow's earliest bucket.
-            let Some(first) = self.overflow.peek() else { return false };
+            let Some(first) = self.overflow.peek() else {
+                return false;
+            };
             self.current_bucket = first.at.as_nanos() / BUCKET_NANOS - 1;
         }
         self.current_bucket += 1;

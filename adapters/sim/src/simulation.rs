@@ -131,7 +131,11 @@ where
         for id in 0..nodes {
             let seed = sim.node_seed(id, 0);
             let machine = (sim.factory)(id, seed, Instant::ZERO);
-            sim.nodes.push(NodeSlot { machine: Some(machine), timer: Instant::MAX, incarnation: 0 });
+            sim.nodes.push(NodeSlot {
+                machine: Some(machine),
+                timer: Instant::MAX,
+                incarnation: 0,
+            });
         }
         Ok(sim)
     }
@@ -202,15 +206,27 @@ where
     }
     /// A read-only view, as observers get.
     pub fn view(&self) -> View<'_, M> {
-        View { now: self.now, network: &self.network, nodes: &self.nodes }
+        View {
+            now: self.now,
+            network: &self.network,
+            nodes: &self.nodes,
+        }
     }
 
     /// Runs an application command on `node` now (`None` if it is crashed), then routes whatever
     /// the machine produced.
-    pub fn command<R>(&mut self, node: NodeId, f: impl FnOnce(&mut M, Instant) -> R) -> Result<Option<R>, Violation> {
+    pub fn command<R>(
+        &mut self,
+        node: NodeId,
+        f: impl FnOnce(&mut M, Instant) -> R,
+    ) -> Result<Option<R>, Violation> {
         self.start()?;
         let now = self.now;
-        let Some(machine) = self.nodes.get_mut(node as usize).and_then(|s| s.machine.as_mut()) else {
+        let Some(machine) = self
+            .nodes
+            .get_mut(node as usize)
+            .and_then(|s| s.machine.as_mut())
+        else {
             return Ok(None);
         };
         let r = f(machine, now);
@@ -230,8 +246,14 @@ where
             }
         }
         self.now = self.now.max(until);
-        let view = View { now: self.now, network: &self.network, nodes: &self.nodes };
-        self.observer.check(&view).map_err(|detail| self.violation(None, detail))
+        let view = View {
+            now: self.now,
+            network: &self.network,
+            nodes: &self.nodes,
+        };
+        self.observer
+            .check(&view)
+            .map_err(|detail| self.violation(None, detail))
     }
 
     /// [`Simulation::run_until`] `now + span`.
@@ -269,7 +291,9 @@ where
     /// Starts a crashed `node` again with a fresh machine from the factory (no state survives a
     /// crash unless the factory restores it). A running node is left alone.
     pub fn restart(&mut self, node: NodeId) -> Result<(), Violation> {
-        let Some(slot) = self.nodes.get(node as usize) else { return Ok(()) };
+        let Some(slot) = self.nodes.get(node as usize) else {
+            return Ok(());
+        };
         if slot.machine.is_some() {
             return Ok(());
         }
@@ -284,7 +308,12 @@ where
     }
 
     fn violation(&self, node: Option<NodeId>, detail: String) -> Violation {
-        Violation { seed: self.seed, at: self.now, node, detail }
+        Violation {
+            seed: self.seed,
+            at: self.now,
+            node,
+            detail,
+        }
     }
 
     fn deliver(&mut self, to: NodeId, from: NodeId, msg: M::Message) -> Result<(), Violation> {
@@ -311,7 +340,9 @@ where
 
     fn fire_timer(&mut self, node: NodeId, at: Instant) -> Result<(), Violation> {
         let slot = &mut self.nodes[node as usize];
-        let Some(machine) = slot.machine.as_mut() else { return Ok(()) };
+        let Some(machine) = slot.machine.as_mut() else {
+            return Ok(());
+        };
         if slot.timer != at {
             return Ok(()); // re-armed since this entry was queued
         }
@@ -329,7 +360,9 @@ where
         let now = self.now;
         let mut outputs = std::mem::take(&mut self.scratch);
         let slot = &mut self.nodes[node as usize];
-        let Some(machine) = slot.machine.as_mut() else { return Ok(()) };
+        let Some(machine) = slot.machine.as_mut() else {
+            return Ok(());
+        };
         while let Some(out) = machine.poll_output() {
             outputs.push(out);
         }
@@ -353,7 +386,11 @@ where
                     self.stats.protocol_events += 1;
                     self.trace.word(tag::EVENT | u64::from(node) << 8);
                     event.hash(&mut self.trace);
-                    let view = View { now, network: &self.network, nodes: &self.nodes };
+                    let view = View {
+                        now,
+                        network: &self.network,
+                        nodes: &self.nodes,
+                    };
                     if let Err(detail) = self.observer.on_event(&view, node, &event) {
                         result = Err(self.violation(Some(node), detail));
                     }
@@ -378,7 +415,14 @@ where
                 self.stats.reordered += u64::from(reordered);
                 if let Some(dup_at) = dup {
                     self.stats.duplicated += 1;
-                    self.queue.push(dup_at, Pending::Deliver { to, from, msg: msg.clone() });
+                    self.queue.push(
+                        dup_at,
+                        Pending::Deliver {
+                            to,
+                            from,
+                            msg: msg.clone(),
+                        },
+                    );
                 }
                 self.queue.push(at, Pending::Deliver { to, from, msg });
             }

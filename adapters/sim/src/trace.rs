@@ -19,7 +19,10 @@ const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
 impl Default for TraceHasher {
     fn default() -> Self {
-        TraceHasher { a: 0x243F_6A88_85A3_08D3, b: 0x1319_8A2E_0370_7344 }
+        TraceHasher {
+            a: 0x243F_6A88_85A3_08D3,
+            b: 0x1319_8A2E_0370_7344,
+        }
     }
 }
 
@@ -37,7 +40,11 @@ impl TraceHasher {
             let x = (x ^ (x >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
             x ^ (x >> 33)
         };
-        format!("{:016x}{:016x}", fin(self.a ^ self.b.rotate_left(7)), fin(self.b))
+        format!(
+            "{:016x}{:016x}",
+            fin(self.a ^ self.b.rotate_left(7)),
+            fin(self.b)
+        )
     }
 }
 

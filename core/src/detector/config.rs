@@ -79,14 +79,20 @@ mod tests {
     #[test]
     fn default_is_valid_and_bad_configs_are_named() {
         assert_eq!(DetectorConfig::default().validate(), Ok(()));
-        let zero = DetectorConfig { interval: Duration::ZERO, ..Default::default() };
+        let zero = DetectorConfig {
+            interval: Duration::ZERO,
+            ..Default::default()
+        };
         assert_eq!(zero.validate(), Err(ConfigError::ZeroInterval));
         let inverted = DetectorConfig {
             dead_after: NonZeroU32::new(2).unwrap(),
             ..Default::default()
         };
         assert_eq!(inverted.validate(), Err(ConfigError::DeadBeforeSuspect));
-        let empty = DetectorConfig { max_peers: 0, ..Default::default() };
+        let empty = DetectorConfig {
+            max_peers: 0,
+            ..Default::default()
+        };
         assert_eq!(empty.validate(), Err(ConfigError::NoPeers));
     }
 }

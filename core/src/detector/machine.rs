@@ -129,9 +129,11 @@ impl<P: Copy + Ord> FailureDetector<P> {
     pub fn monitor(&mut self, _now: Instant, peer: P) -> Result<(), DetectorError> {
         match self.find(peer) {
             Ok(_) => Ok(()),
-            Err(_) if self.peers.len() >= self.config.max_peers => Err(DetectorError::TooManyPeers {
-                max: self.config.max_peers,
-            }),
+            Err(_) if self.peers.len() >= self.config.max_peers => {
+                Err(DetectorError::TooManyPeers {
+                    max: self.config.max_peers,
+                })
+            }
             Err(at) => {
                 let health = PeerHealth {
                     status: PeerStatus::Alive,
@@ -140,7 +142,12 @@ impl<P: Copy + Ord> FailureDetector<P> {
                     rttvar: Duration::ZERO,
                 };
                 // `heard` starts true: the round before the first ping is not a miss.
-                let state = PeerState { peer, health, heard: true, last_ping: None };
+                let state = PeerState {
+                    peer,
+                    health,
+                    heard: true,
+                    last_ping: None,
+                };
                 self.peers.insert(at, state);
                 Ok(())
             }
@@ -207,7 +214,8 @@ impl<P: Copy + Ord> FailureDetector<P> {
         state.health.misses = 0;
         if state.health.status != PeerStatus::Alive {
             state.health.status = PeerStatus::Alive;
-            self.outputs.push_back(Output::Event(DetectorEvent::Alive(state.peer)));
+            self.outputs
+                .push_back(Output::Event(DetectorEvent::Alive(state.peer)));
         }
     }
 
@@ -243,18 +251,23 @@ impl<P: Copy + Ord> FailureDetector<P> {
                 h.misses = h.misses.saturating_add(1);
                 if h.misses >= suspect_after && h.status == PeerStatus::Alive {
                     h.status = PeerStatus::Suspect;
-                    self.outputs.push_back(Output::Event(DetectorEvent::Suspect(state.peer)));
+                    self.outputs
+                        .push_back(Output::Event(DetectorEvent::Suspect(state.peer)));
                 }
                 if h.misses >= dead_after && h.status == PeerStatus::Suspect {
                     h.status = PeerStatus::Dead;
-                    self.outputs.push_back(Output::Event(DetectorEvent::Dead(state.peer)));
+                    self.outputs
+                        .push_back(Output::Event(DetectorEvent::Dead(state.peer)));
                 }
             }
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             state.heard = false;
             state.last_ping = Some((seq, now));
-            self.outputs.push_back(Output::Send { to: state.peer, msg: HeartbeatMessage::Ping { seq } });
+            self.outputs.push_back(Output::Send {
+                to: state.peer,
+                msg: HeartbeatMessage::Ping { seq },
+            });
         }
         // Keep the schedule on its grid; if the driver was late by more than a round, restart it.
         self.next_round += self.config.interval;
@@ -273,7 +286,10 @@ impl<P: Copy + Ord> Machine for FailureDetector<P> {
         match msg {
             HeartbeatMessage::Ping { seq } => {
                 if self.outputs.len() < self.output_cap() {
-                    self.outputs.push_back(Output::Send { to: from, msg: HeartbeatMessage::Pong { seq } });
+                    self.outputs.push_back(Output::Send {
+                        to: from,
+                        msg: HeartbeatMessage::Pong { seq },
+                    });
                 } else {
                     self.dropped_pongs += 1;
                 }

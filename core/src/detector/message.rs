@@ -55,8 +55,12 @@ impl WireMessage for HeartbeatMessage {
 
     fn decode_body(msg_type: u8, body: &mut Bytes, _limits: &Limits) -> Result<Self, DecodeError> {
         match msg_type {
-            PING => Ok(HeartbeatMessage::Ping { seq: get_varint(body)? }),
-            PONG => Ok(HeartbeatMessage::Pong { seq: get_varint(body)? }),
+            PING => Ok(HeartbeatMessage::Ping {
+                seq: get_varint(body)?,
+            }),
+            PONG => Ok(HeartbeatMessage::Pong {
+                seq: get_varint(body)?,
+            }),
             other => Err(DecodeError::UnknownMessageType {
                 protocol: Self::PROTOCOL,
                 msg_type: other,
@@ -72,11 +76,17 @@ mod tests {
 
     #[test]
     fn ping_and_pong_round_trip() {
-        for msg in [HeartbeatMessage::Ping { seq: 0 }, HeartbeatMessage::Pong { seq: u64::MAX }] {
+        for msg in [
+            HeartbeatMessage::Ping { seq: 0 },
+            HeartbeatMessage::Pong { seq: u64::MAX },
+        ] {
             let frame = message_to_frame(&msg);
             assert_eq!(frame.protocol, ProtocolId::HEARTBEAT);
             assert_eq!(frame.body.len(), msg.body_len());
-            assert_eq!(decode_message::<HeartbeatMessage>(frame, &Limits::default()), Ok(msg));
+            assert_eq!(
+                decode_message::<HeartbeatMessage>(frame, &Limits::default()),
+                Ok(msg)
+            );
         }
     }
 

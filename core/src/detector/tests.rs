@@ -21,8 +21,16 @@ struct Harness {
 
 impl Harness {
     fn new(n: u32, config: DetectorConfig) -> Self {
-        let nodes = (0..n).map(|i| FailureDetector::new(config, u64::from(i), Instant::ZERO)).collect();
-        Harness { nodes, cut: BTreeSet::new(), now: Instant::ZERO, events: Vec::new(), delay: Duration::ZERO }
+        let nodes = (0..n)
+            .map(|i| FailureDetector::new(config, u64::from(i), Instant::ZERO))
+            .collect();
+        Harness {
+            nodes,
+            cut: BTreeSet::new(),
+            now: Instant::ZERO,
+            events: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
 
     fn monitor(&mut self, who: u32, peer: u32) {
@@ -44,7 +52,11 @@ impl Harness {
                 .enumerate()
                 .filter_map(|(i, n)| n.poll_timeout().map(|t| (t, i)))
                 .min();
-            let next_msg = in_flight.iter().enumerate().min_by_key(|(_, m)| m.0).map(|(i, m)| (m.0, i));
+            let next_msg = in_flight
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, m)| m.0)
+                .map(|(i, m)| (m.0, i));
             let (at, is_msg, idx) = match (next_timer, next_msg) {
                 (Some((t, _)), Some((m, j))) if m <= t => (m, true, j),
                 (Some((t, i)), _) => (t, false, i),
@@ -77,7 +89,11 @@ impl Harness {
     }
 
     fn events_of(&self, who: u32) -> Vec<DetectorEvent<u32>> {
-        self.events.iter().filter(|(n, _)| *n == who).map(|(_, e)| *e).collect()
+        self.events
+            .iter()
+            .filter(|(n, _)| *n == who)
+            .map(|(_, e)| *e)
+            .collect()
     }
 }
 
@@ -100,13 +116,20 @@ fn peer_missing_three_heartbeats_is_suspect_then_dead() {
     h.cut_both(0, 1);
     // The first round (jittered, < 2 s) sends the first ping; misses are counted at rounds 2, 3, 4.
     h.run_until(Instant::ZERO + SECOND.saturating_mul(5));
-    assert!(h.events_of(0).is_empty(), "suspected too early: {:?}", h.events);
+    assert!(
+        h.events_of(0).is_empty(),
+        "suspected too early: {:?}",
+        h.events
+    );
     h.run_until(Instant::ZERO + SECOND.saturating_mul(8));
     assert_eq!(h.events_of(0), vec![DetectorEvent::Suspect(1)]);
     assert_eq!(h.nodes[0].health(1).unwrap().misses, 3);
     // dead_after = 6 misses: rounds 5, 6 and 7 follow within 6 more seconds.
     h.run_until(Instant::ZERO + SECOND.saturating_mul(14));
-    assert_eq!(h.events_of(0), vec![DetectorEvent::Suspect(1), DetectorEvent::Dead(1)]);
+    assert_eq!(
+        h.events_of(0),
+        vec![DetectorEvent::Suspect(1), DetectorEvent::Dead(1)]
+    );
     assert_eq!(h.nodes[0].status(1), Some(PeerStatus::Dead));
 }
 
@@ -126,7 +149,10 @@ fn miss_threshold_is_configurable() {
     assert!(h.events_of(0).is_empty());
     h.run_until(Instant::ZERO + Duration::from_millis(700));
     // Suspect and dead thresholds coincide: both are reported, in that order.
-    assert_eq!(h.events_of(0), vec![DetectorEvent::Suspect(1), DetectorEvent::Dead(1)]);
+    assert_eq!(
+        h.events_of(0),
+        vec![DetectorEvent::Suspect(1), DetectorEvent::Dead(1)]
+    );
 }
 
 #[test]
@@ -163,7 +189,11 @@ fn pongs_give_a_smoothed_rtt() {
     let health = h.nodes[0].health(1).unwrap();
     // Every sample is exactly 80 ms, so the estimate converges on it and the variation decays.
     assert_eq!(health.srtt, Some(Duration::from_millis(80)));
-    assert!(health.rttvar < Duration::from_millis(40), "rttvar {:?}", health.rttvar);
+    assert!(
+        health.rttvar < Duration::from_millis(40),
+        "rttvar {:?}",
+        health.rttvar
+    );
 }
 
 #[test]
@@ -188,17 +218,25 @@ fn first_round_is_jittered_within_one_interval() {
         .map(|d| d.poll_timeout().unwrap())
         .collect();
     assert!(firsts.len() > 15, "seeds should spread the first round");
-    assert!(firsts.iter().all(|t| *t < Instant::ZERO + SECOND.saturating_mul(2)));
+    assert!(firsts
+        .iter()
+        .all(|t| *t < Instant::ZERO + SECOND.saturating_mul(2)));
 }
 
 #[test]
 fn monitoring_is_bounded_and_idempotent() {
-    let config = DetectorConfig { max_peers: 2, ..Default::default() };
+    let config = DetectorConfig {
+        max_peers: 2,
+        ..Default::default()
+    };
     let mut d = FailureDetector::<u32>::new(config, 0, Instant::ZERO);
     assert_eq!(d.monitor(Instant::ZERO, 1), Ok(()));
     assert_eq!(d.monitor(Instant::ZERO, 1), Ok(()));
     assert_eq!(d.monitor(Instant::ZERO, 2), Ok(()));
-    assert_eq!(d.monitor(Instant::ZERO, 3), Err(DetectorError::TooManyPeers { max: 2 }));
+    assert_eq!(
+        d.monitor(Instant::ZERO, 3),
+        Err(DetectorError::TooManyPeers { max: 2 })
+    );
     assert_eq!(d.len(), 2);
     assert!(d.unmonitor(1));
     assert!(!d.unmonitor(1));
@@ -208,7 +246,10 @@ fn monitoring_is_bounded_and_idempotent() {
 
 #[test]
 fn ping_flood_cannot_grow_the_output_queue() {
-    let config = DetectorConfig { max_peers: 4, ..Default::default() };
+    let config = DetectorConfig {
+        max_peers: 4,
+        ..Default::default()
+    };
     let mut d = FailureDetector::<u32>::new(config, 0, Instant::ZERO);
     for seq in 0..10_000 {
         d.handle_message(Instant::ZERO, 9, HeartbeatMessage::Ping { seq });
@@ -227,7 +268,10 @@ fn unmonitored_peers_are_answered_but_not_tracked() {
     d.handle_message(Instant::ZERO, 5, HeartbeatMessage::Ping { seq: 42 });
     assert_eq!(
         d.poll_output(),
-        Some(Output::Send { to: 5, msg: HeartbeatMessage::Pong { seq: 42 } })
+        Some(Output::Send {
+            to: 5,
+            msg: HeartbeatMessage::Pong { seq: 42 }
+        })
     );
     d.handle_message(Instant::ZERO, 5, HeartbeatMessage::Pong { seq: 1 });
     assert_eq!(d.poll_output(), None);

@@ -12,7 +12,9 @@ use starling_core::detector::{DetectorConfig, DetectorEvent, FailureDetector, Pe
 use starling_core::rng::{derive_seed, seeded};
 use starling_core::time::{Duration, Instant};
 
-use crate::{peak_rss_bytes, NetworkConfig, NodeId, Observer, SimConfig, Simulation, View, Violation};
+use crate::{
+    peak_rss_bytes, NetworkConfig, NodeId, Observer, SimConfig, Simulation, View, Violation,
+};
 
 /// What to run.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +71,9 @@ impl std::fmt::Display for LivenessError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LivenessError::TooFewNodes(n) => write!(f, "need at least 3 nodes, got {n}"),
-            LivenessError::HealBeforePartition => f.write_str("heal time must not precede the partition"),
+            LivenessError::HealBeforePartition => {
+                f.write_str("heal time must not precede the partition")
+            }
             LivenessError::Network(e) => write!(f, "network: {e}"),
             LivenessError::Violation(v) => v.fmt(f),
         }
@@ -136,7 +140,12 @@ struct Counters {
 }
 
 impl Observer<FailureDetector<NodeId>> for Counters {
-    fn on_event(&mut self, view: &View<'_, FailureDetector<NodeId>>, node: NodeId, event: &DetectorEvent<NodeId>) -> Result<(), String> {
+    fn on_event(
+        &mut self,
+        view: &View<'_, FailureDetector<NodeId>>,
+        node: NodeId,
+        event: &DetectorEvent<NodeId>,
+    ) -> Result<(), String> {
         match *event {
             DetectorEvent::Suspect(peer) => {
                 let cross = (node < self.half) != (peer < self.half);
@@ -158,7 +167,10 @@ impl Observer<FailureDetector<NodeId>> for Counters {
 fn monitored_peers(id: NodeId, params: &LivenessParams) -> Vec<NodeId> {
     let n = params.nodes;
     let mut peers = vec![(id + 1) % n, (id + n - 1) % n];
-    let mut rng = seeded(derive_seed(params.seed, 0x6368_6f72_6400_0000 | u64::from(id)));
+    let mut rng = seeded(derive_seed(
+        params.seed,
+        0x6368_6f72_6400_0000 | u64::from(id),
+    ));
     let wanted = (params.chords as usize + 2).min(n as usize - 1);
     // Bounded retries: with n ≥ 3 and few chords, collisions are rare.
     for _ in 0..wanted * 8 {
@@ -174,7 +186,10 @@ fn monitored_peers(id: NodeId, params: &LivenessParams) -> Vec<NodeId> {
 }
 
 /// Runs the scenario. `progress(now, end)` is called every half second of virtual time.
-pub fn run(params: &LivenessParams, progress: &mut dyn FnMut(Instant, Instant)) -> Result<LivenessReport, LivenessError> {
+pub fn run(
+    params: &LivenessParams,
+    progress: &mut dyn FnMut(Instant, Instant),
+) -> Result<LivenessReport, LivenessError> {
     if params.nodes < 3 {
         return Err(LivenessError::TooFewNodes(params.nodes));
     }
@@ -204,8 +219,12 @@ pub fn run(params: &LivenessParams, progress: &mut dyn FnMut(Instant, Instant)) 
         }
         d
     };
-    let config = SimConfig { seed: params.seed, network: params.network };
-    let mut sim = Simulation::new(config, params.nodes, factory, counters).map_err(LivenessError::Network)?;
+    let config = SimConfig {
+        seed: params.seed,
+        network: params.network,
+    };
+    let mut sim =
+        Simulation::new(config, params.nodes, factory, counters).map_err(LivenessError::Network)?;
 
     let (mut monitored_links, mut cross_links) = (0, 0);
     for (id, d) in sim.view().running() {
@@ -216,13 +235,14 @@ pub fn run(params: &LivenessParams, progress: &mut dyn FnMut(Instant, Instant)) 
     }
 
     let step = Duration::from_millis(500);
-    let mut phase_runs = |sim: &mut Simulation<_, Counters>, until: Instant| -> Result<(), Violation> {
-        while sim.now() < until {
-            sim.run_until((sim.now() + step).min(until))?;
-            progress(sim.now(), end);
-        }
-        Ok(())
-    };
+    let mut phase_runs =
+        |sim: &mut Simulation<_, Counters>, until: Instant| -> Result<(), Violation> {
+            while sim.now() < until {
+                sim.run_until((sim.now() + step).min(until))?;
+                progress(sim.now(), end);
+            }
+            Ok(())
+        };
     phase_runs(&mut sim, partition_at)?;
     sim.partition(|id| u16::from(id >= half));
     phase_runs(&mut sim, heal_at)?;
