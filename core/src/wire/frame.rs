@@ -105,6 +105,12 @@ impl Frame {
         out.put_slice(&self.body);
     }
 
+    /// Appends only the header (length, protocol, type): for writers that send the body from
+    /// where it already lies, as the session layer does, instead of copying it here first.
+    pub fn encode_header<B: BufMut>(&self, out: &mut B) {
+        put_header(out, self.protocol, self.msg_type, self.body.len());
+    }
+
     /// Decodes one whole frame from the front of `buf`, for a datagram or any buffer that holds
     /// complete frames. Call it until `buf` is empty to read several frames.
     ///

@@ -1,0 +1,422 @@
+//! The handshake payload: who a node is, which network it belongs to, and what it can do.
+//!
+//! Each side sends one inside the Noise XX handshake: the responder in message 2, the initiator
+//! in message 3. Noise encrypts both, and authenticates them under keys mixed from the handshake
+//! transcript, which includes the sender's Noise static key. The payload's signature binds the
+//! sender's long-term ed25519 identity to that static key (see [`static_key_binding`]), so the
+//! identity vouches for the static key and the static key, through Noise, vouches for every other
+//! field. Nothing else is signed because nothing else needs to be.
+//!
+//! # Layout
+//!
+//! | field | encoding | meaning |
+//! |---|---|---|
+//! | `version` | `u16`, little-endian | protocol version; always first, so any version can read it ([`HandshakePayload::peek_version`]) |
+//! | `network_id` | 32 bytes | [`NetworkId`]: nodes of different networks refuse each other |
+//! | `identity_key` | 32 bytes | the sender's ed25519 public key; its BLAKE3 hash is the sender's [`PeerId`](crate::PeerId) |
+//! | `signature` | 64 bytes | ed25519 signature by `identity_key` over [`static_key_binding`] of the sender's Noise static public key |
+//! | `protocols` | list: varint count ≤ [`MAX_PROTOCOLS`], then each id as a varint (`u16`) | the [`ProtocolId`]s the sender speaks |
+//! | `max_frame_len` | varint (`u32`) | the largest frame the sender accepts |
+//! | `flags` | `u8` | bit 0: the sender can decompress LZ4 frames ([`compress_into`](super::compress_into)); bits 1–7 are reserved and ignored |
+//! | extensions | any bytes | ignored by this version |
+//!
+//! The smallest payload (no protocols, `max_frame_len` below 128) is 133 bytes.
+//!
+//! # Forward compatibility
+//!
+//! Two things let a later version extend the payload without breaking this one: bytes after
+//! `flags` are ignored, and unknown flag bits are ignored. Unlike frame bodies elsewhere on the
+//! wire (which must be consumed exactly), a payload is therefore *not* canonical: decoding then
+//! re-encoding drops extensions and unknown flags. That is harmless here because the payload is
+//! authenticated by Noise as received and is never hashed or signed in its encoded form.
+//!
+//! [`HandshakePayload::decode`] reads any version with this layout; whether the version is
+//! acceptable is the handshake's decision. A later version that changes the layout keeps the
+//! `version` field first, so [`HandshakePayload::peek_version`] can still read it and the
+//! handshake can say "wrong version" instead of "malformed".
+
+use core::fmt;
+
+use bytes::BufMut;
+
+use crate::wire::codec::{get_array, get_list_len, get_u16_le, get_u8, put_list_len};
+use crate::wire::varint::{get_varint_u16, get_varint_u32, put_varint, varint_len};
+use crate::wire::{DecodeError, Limits, ProtocolId};
+
+/// The most protocol ids a [`Capabilities`] list may hold on the wire.
+///
+/// Starling defines six protocols; 64 leaves room for applications' own while keeping a hostile
+/// handshake's allocation tiny.
+pub const MAX_PROTOCOLS: usize = 64;
+
+/// Limits for reading the protocol list: only the list limit is used.
+const PROTOCOL_LIST_LIMITS: Limits = Limits {
+    max_list_len: MAX_PROTOCOLS as u32,
+    ..Limits::DEFAULT
+};
+
+/// `flags` bit 0: the sender can decompress LZ4 frames.
+const FLAG_COMPRESSION: u8 = 0x01;
+
+/// Bytes of the fixed-size head: version, network id, identity key, signature.
+const FIXED_LEN: usize = 2 + 32 + 32 + 64;
+
+/// The domain-separation prefix of [`static_key_binding`].
+pub const STATIC_KEY_BINDING_DOMAIN: &[u8; 28] = b"starling/noise-static-key/v1";
+
+/// Length of [`static_key_binding`]'s output: the domain string and the 32-byte key.
+pub const STATIC_KEY_BINDING_LEN: usize = STATIC_KEY_BINDING_DOMAIN.len() + 32;
+
+/// The message an identity key signs to vouch for a Noise static key:
+/// [`STATIC_KEY_BINDING_DOMAIN`] followed by the 32-byte key.
+///
+/// The fixed prefix keeps this signature from being valid for any other purpose an identity key
+/// signs for (and vice versa); because the prefix has a fixed length, the message is unambiguous
+/// without a separator.
+pub fn static_key_binding(noise_static_public: &[u8; 32]) -> [u8; STATIC_KEY_BINDING_LEN] {
+    let mut message = [0u8; STATIC_KEY_BINDING_LEN];
+    let (domain, key) = message.split_at_mut(STATIC_KEY_BINDING_DOMAIN.len());
+    domain.copy_from_slice(STATIC_KEY_BINDING_DOMAIN);
+    key.copy_from_slice(noise_static_public);
+    message
+}
+
+/// Hash of a network's name: nodes of different networks refuse each other.
+///
+/// A hash rather than the name keeps the payload fixed-size and tells an observer of a (Noise-
+/// encrypted) handshake nothing anyway; it lets test networks, staging and production share
+/// ports and bootstrap lists without ever joining up by accident.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct NetworkId(pub [u8; 32]);
+
+impl NetworkId {
+    /// The id of the network called `name`: BLAKE3 in key-derivation mode with the context
+    /// `"starling network id v1"`, so it cannot collide with any other hash Starling computes.
+    pub fn from_name(name: &str) -> Self {
+        NetworkId(blake3::derive_key(
+            "starling network id v1",
+            name.as_bytes(),
+        ))
+    }
+
+    /// The 32 bytes sent on the wire.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for NetworkId {
+    /// The first 8 bytes in lowercase hex: enough to tell networks apart in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0.iter().take(8) {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a node offers: protocols it speaks, the largest frame it accepts, and whether it can
+/// decompress LZ4.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The protocols the node speaks, at most [`MAX_PROTOCOLS`] of them (more are refused by the
+    /// receiver). Order carries no meaning.
+    pub protocols: Vec<ProtocolId>,
+    /// The largest frame the node accepts, as [`Limits::max_frame_len`] counts it.
+    pub max_frame_len: u32,
+    /// Whether the node can decompress LZ4 frames. A session compresses only if both sides can.
+    pub compression: bool,
+}
+
+/// The payload each side sends inside the Noise XX handshake. See the [module docs](self) for
+/// the layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandshakePayload {
+    /// Protocol version. Encoded first so that any future version can still read it.
+    pub version: u16,
+    /// The network the sender belongs to.
+    pub network_id: NetworkId,
+    /// The sender's ed25519 public key.
+    pub identity_key: [u8; 32],
+    /// Ed25519 signature by `identity_key` over [`static_key_binding`] of the sender's Noise
+    /// static public key.
+    pub signature: [u8; 64],
+    /// What the sender offers.
+    pub capabilities: Capabilities,
+}
+
+impl HandshakePayload {
+    /// Exact number of bytes [`HandshakePayload::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        let caps = &self.capabilities;
+        let protocols: usize = caps
+            .protocols
+            .iter()
+            .map(|p| varint_len(u64::from(p.0)))
+            .sum();
+        FIXED_LEN
+            + varint_len(caps.protocols.len() as u64)
+            + protocols
+            + varint_len(u64::from(caps.max_frame_len))
+            + 1
+    }
+
+    /// Appends the encoded payload to `out`.
+    ///
+    /// Limits are the receiver's business: a list of more than [`MAX_PROTOCOLS`] protocols is
+    /// encoded anyway and refused on arrival.
+    pub fn encode<B: BufMut>(&self, out: &mut B) {
+        let caps = &self.capabilities;
+        out.put_u16_le(self.version);
+        out.put_slice(&self.network_id.0);
+        out.put_slice(&self.identity_key);
+        out.put_slice(&self.signature);
+        put_list_len(out, caps.protocols.len());
+        for protocol in &caps.protocols {
+            put_varint(out, u64::from(protocol.0));
+        }
+        put_varint(out, u64::from(caps.max_frame_len));
+        out.put_u8(if caps.compression {
+            FLAG_COMPRESSION
+        } else {
+            0
+        });
+    }
+
+    /// Decodes a payload.
+    ///
+    /// Bounded: the protocol count is checked against [`MAX_PROTOCOLS`] (and against the bytes
+    /// present) before the list is allocated, so a hostile payload costs at most 64 ids.
+    ///
+    /// Bytes after the known fields are ignored, as are flag bits other than bit 0: they are room
+    /// for extensions in later versions. Any version is decoded as long as it has this layout;
+    /// checking it is up to the caller.
+    ///
+    /// Errors: [`DecodeError::UnexpectedEnd`] if the input stops before `flags`,
+    /// [`DecodeError::ListTooLong`] for more than [`MAX_PROTOCOLS`] protocols, and the varint
+    /// errors for a malformed count, protocol id or `max_frame_len`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut buf = bytes;
+        let version = get_u16_le(&mut buf)?;
+        let network_id = NetworkId(get_array(&mut buf)?);
+        let identity_key = get_array(&mut buf)?;
+        let signature = get_array(&mut buf)?;
+        // Each id takes at least one byte, so the count is also bounded by the input's length.
+        let count = get_list_len(&mut buf, &PROTOCOL_LIST_LIMITS, 1)?;
+        let mut protocols = Vec::with_capacity(count);
+        for _ in 0..count {
+            protocols.push(ProtocolId(get_varint_u16(&mut buf)?));
+        }
+        let max_frame_len = get_varint_u32(&mut buf)?;
+        let flags = get_u8(&mut buf)?;
+        // Whatever is left in `buf` is a later version's extension: ignored on purpose.
+        Ok(HandshakePayload {
+            version,
+            network_id,
+            identity_key,
+            signature,
+            capabilities: Capabilities {
+                protocols,
+                max_frame_len,
+                compression: flags & FLAG_COMPRESSION != 0,
+            },
+        })
+    }
+
+    /// Reads just the version (the first two bytes), so a peer speaking another version can be
+    /// told so even if the rest does not parse. `None` if fewer than two bytes were received.
+    pub fn peek_version(bytes: &[u8]) -> Option<u16> {
+        match bytes {
+            [lo, hi, ..] => Some(u16::from_le_bytes([*lo, *hi])),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Identity, PublicIdentity};
+
+    fn sample() -> HandshakePayload {
+        HandshakePayload {
+            version: 1,
+            network_id: NetworkId::from_name("testnet"),
+            identity_key: [7; 32],
+            signature: [9; 64],
+            capabilities: Capabilities {
+                protocols: vec![ProtocolId::HEARTBEAT, ProtocolId::DHT, ProtocolId(300)],
+                max_frame_len: 1 << 20,
+                compression: true,
+            },
+        }
+    }
+
+    fn encode(payload: &HandshakePayload) -> Vec<u8> {
+        let mut out = Vec::new();
+        payload.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn round_trips() {
+        let payload = sample();
+        let bytes = encode(&payload);
+        assert_eq!(bytes.len(), payload.encoded_len());
+        assert_eq!(HandshakePayload::decode(&bytes), Ok(payload));
+
+        let mut bare = sample();
+        bare.capabilities = Capabilities {
+            protocols: Vec::new(),
+            max_frame_len: 0,
+            compression: false,
+        };
+        let bytes = encode(&bare);
+        assert_eq!(bytes.len(), 133);
+        assert_eq!(HandshakePayload::decode(&bytes), Ok(bare));
+    }
+
+    #[test]
+    fn layout_matches_the_documented_table() {
+        let payload = sample();
+        let bytes = encode(&payload);
+        assert_eq!(&bytes[..2], &[1, 0]);
+        assert_eq!(&bytes[2..34], payload.network_id.as_bytes());
+        assert_eq!(&bytes[34..66], &[7; 32]);
+        assert_eq!(&bytes[66..130], &[9; 64]);
+        // 3 protocols: 1, 2, 300 (= ac 02); max_frame_len 2^20 (= 80 80 40); flags 1.
+        assert_eq!(
+            &bytes[130..],
+            &[3, 1, 2, 0xac, 0x02, 0x80, 0x80, 0x40, 0x01]
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(
+                matches!(
+                    HandshakePayload::decode(&bytes[..cut]),
+                    Err(DecodeError::UnexpectedEnd { .. })
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_protocols_are_refused_before_allocating() {
+        let mut payload = sample();
+        payload.capabilities.protocols = (0..=MAX_PROTOCOLS as u16).map(ProtocolId).collect();
+        assert_eq!(
+            HandshakePayload::decode(&encode(&payload)),
+            Err(DecodeError::ListTooLong {
+                len: MAX_PROTOCOLS as u64 + 1,
+                max: MAX_PROTOCOLS as u32
+            })
+        );
+        // Exactly the maximum is fine.
+        payload.capabilities.protocols.pop();
+        let bytes = encode(&payload);
+        assert_eq!(HandshakePayload::decode(&bytes), Ok(payload));
+
+        // A count of u32::MAX with nothing behind it fails on the limit, not on allocation.
+        let mut huge = bytes[..FIXED_LEN].to_vec();
+        put_varint(&mut huge, u64::from(u32::MAX));
+        assert!(matches!(
+            HandshakePayload::decode(&huge),
+            Err(DecodeError::ListTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_varints_are_refused() {
+        let bytes = encode(&sample());
+        // A protocol id above u16::MAX.
+        let mut wide = bytes[..FIXED_LEN].to_vec();
+        wide.extend_from_slice(&[1, 0x80, 0x80, 0x04, 0, 0]);
+        assert_eq!(
+            HandshakePayload::decode(&wide),
+            Err(DecodeError::VarintOverflow)
+        );
+        // A non-canonical max_frame_len.
+        let mut long = bytes[..FIXED_LEN].to_vec();
+        long.extend_from_slice(&[0, 0x80, 0x00, 0]);
+        assert_eq!(
+            HandshakePayload::decode(&long),
+            Err(DecodeError::VarintNonCanonical)
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_flags_are_tolerated() {
+        let payload = sample();
+        let mut bytes = encode(&payload);
+        bytes.extend_from_slice(b"a later version's extension");
+        assert_eq!(HandshakePayload::decode(&bytes), Ok(payload.clone()));
+
+        // Bits 1..7 of flags are reserved: ignored, whatever bit 0 says.
+        let mut bytes = encode(&payload);
+        let flags = bytes.len() - 1;
+        bytes[flags] = 0xff;
+        assert_eq!(HandshakePayload::decode(&bytes), Ok(payload.clone()));
+        bytes[flags] = 0xfe;
+        let decoded = HandshakePayload::decode(&bytes);
+        assert_eq!(decoded.map(|p| p.capabilities.compression), Ok(false));
+    }
+
+    #[test]
+    fn peek_version_reads_only_the_first_two_bytes() {
+        assert_eq!(HandshakePayload::peek_version(&[]), None);
+        assert_eq!(HandshakePayload::peek_version(&[2]), None);
+        assert_eq!(HandshakePayload::peek_version(&[2, 1]), Some(0x0102));
+        // A future version whose layout this one cannot parse still reports its version.
+        let future = [9, 0, 0xff];
+        assert_eq!(HandshakePayload::peek_version(&future), Some(9));
+        assert!(HandshakePayload::decode(&future).is_err());
+        assert_eq!(HandshakePayload::peek_version(&encode(&sample())), Some(1));
+    }
+
+    #[test]
+    fn network_ids_differ_by_name_and_display_short_hex() {
+        let main = NetworkId::from_name("main");
+        assert_eq!(main, NetworkId::from_name("main"));
+        assert_ne!(main, NetworkId::from_name("test"));
+        // Domain-separated: not the plain hash of the name.
+        assert_ne!(main.as_bytes(), blake3::hash(b"main").as_bytes());
+        let shown = main.to_string();
+        assert_eq!(shown.len(), 16);
+        let expected: String = main.0[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn static_key_binding_is_domain_then_key() {
+        let key = [0x42; 32];
+        let message = static_key_binding(&key);
+        assert_eq!(message.len(), STATIC_KEY_BINDING_LEN);
+        assert_eq!(&message[..28], b"starling/noise-static-key/v1");
+        assert_eq!(&message[28..], &key);
+    }
+
+    #[test]
+    fn a_signed_binding_verifies_only_for_its_static_key() {
+        let identity = Identity::from_test_seed(1);
+        let noise_static = [0x11; 32];
+        let mut payload = sample();
+        payload.identity_key = identity.public_key();
+        payload.signature = identity.sign(&static_key_binding(&noise_static));
+
+        let received = HandshakePayload::decode(&encode(&payload)).unwrap();
+        let public = PublicIdentity::from_bytes(&received.identity_key).unwrap();
+        assert_eq!(public.peer_id(), identity.peer_id());
+        assert!(public
+            .verify(&static_key_binding(&noise_static), &received.signature)
+            .is_ok());
+        // The same signature does not vouch for another static key.
+        assert!(public
+            .verify(&static_key_binding(&[0x12; 32]), &received.signature)
+            .is_err());
+    }
+}
