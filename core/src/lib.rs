@@ -26,7 +26,9 @@ pub mod detector;
 pub mod id;
 pub mod identity;
 pub mod machine;
+pub mod rate;
 pub mod rng;
+pub mod session;
 pub mod time;
 pub mod wire;
 

@@ -31,6 +31,7 @@
 mod network;
 mod observer;
 mod queue;
+pub mod session_host;
 pub mod scenarios;
 mod simulation;
 mod trace;

@@ -121,11 +121,17 @@ pub struct Session {
     compression: bool,
     peer_max_frame: u32,
     stats: SessionStats,
+    /// Why the session ended, once it has.
+    close_cause: Option<CloseCause>,
 }
 
 /// Length prefix of every Noise message on the stream (big-endian u16, as the Noise spec
 /// suggests for stream transports).
 const LEN_PREFIX: usize = 2;
+
+/// Most bytes an XX handshake message adds to its payload: an ephemeral key (32), an encrypted
+/// static key (32 + 16) and the payload's tag (16).
+const HANDSHAKE_OVERHEAD: usize = 32 + 48 + TAG_LEN;
 
 impl Session {
     /// A dialling session. `expected` names the peer the dialer wants; any other identity
@@ -180,6 +186,7 @@ impl Session {
             compression: false,
             peer_max_frame: 0,
             stats: SessionStats::default(),
+            close_cause: None,
         };
         match handshake {
             Ok(hs) => session.state = State::Handshake(Box::new(hs)),
@@ -204,6 +211,10 @@ impl Session {
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+    /// Why the session ended, once it has (also reported as [`SessionEvent::Closed`]).
+    pub fn close_cause(&self) -> Option<&CloseCause> {
+        self.close_cause.as_ref()
     }
     /// Byte and frame counters.
     pub fn stats(&self) -> &SessionStats {
@@ -232,9 +243,6 @@ impl Session {
             }
             let message = self.inbound.split_to(LEN_PREFIX + len);
             self.on_message(now, &message[LEN_PREFIX..]);
-        }
-        if self.is_closed() {
-            self.inbound = BytesMut::new();
         }
         self.pump_keepalive(now);
     }
@@ -310,7 +318,9 @@ impl Session {
     fn write_handshake(&mut self, payload: &[u8]) {
         let State::Handshake(hs) = &mut self.state else { return };
         let start = self.outbound.len();
-        self.outbound.resize(start + LEN_PREFIX + MAX_NOISE_MESSAGE, 0);
+        // An XX message adds at most an ephemeral key, an encrypted static key and a tag.
+        let max = (payload.len() + HANDSHAKE_OVERHEAD).min(MAX_NOISE_MESSAGE);
+        self.outbound.resize(start + LEN_PREFIX + max, 0);
         match hs.write_message(payload, &mut self.outbound[start + LEN_PREFIX..]) {
             Ok(n) => {
                 self.outbound.truncate(start + LEN_PREFIX + n);
@@ -343,7 +353,8 @@ impl Session {
     fn on_handshake_message(&mut self, now: Instant, message: &[u8]) {
         let State::Handshake(hs) = &mut self.state else { return };
         self.stats.handshake_bytes += (LEN_PREFIX + message.len()) as u64;
-        self.scratch.resize(MAX_NOISE_MESSAGE, 0);
+        // The payload is never longer than the message carrying it.
+        self.scratch.resize(message.len(), 0);
         let n = match hs.read_message(message, &mut self.scratch) {
             Ok(n) => n,
             Err(snow::Error::Decrypt) => return self.fail(CloseCause::BadMac),
@@ -435,7 +446,9 @@ impl Session {
 
     fn on_transport_message(&mut self, now: Instant, message: &[u8]) {
         let State::Established(transport) = &mut self.state else { return };
-        self.scratch.resize(MAX_RECORD, 0);
+        // Sized to the message, not to the largest possible one: a session with small frames
+        // keeps small buffers, which matters with thousands of sessions per process.
+        self.scratch.resize(message.len().min(MAX_RECORD), 0);
         let n = match transport.read_message(message, &mut self.scratch) {
             Ok(n) => n,
             // Corrupted, forged or replayed: nothing more from this stream can be trusted.
@@ -456,10 +469,7 @@ impl Session {
                     }
                 }
             }
-            Ok(Record::Close { code, detail }) => {
-                self.state = State::Closed;
-                self.events.push_back(SessionEvent::Closed(CloseCause::Peer { code, detail }));
-            }
+            Ok(Record::Close { code, detail }) => self.closed(CloseCause::Peer { code, detail }),
             Err(e) => self.fail(CloseCause::Malformed(e)),
         }
         self.scratch = scratch;
@@ -622,8 +632,7 @@ impl Session {
     /// peer's protocol breach (not a failed MAC: those bytes may not be the peer's at all).
     fn fail(&mut self, cause: CloseCause) {
         if matches!(cause, CloseCause::BadMac) {
-            self.state = State::Closed;
-            self.events.push_back(SessionEvent::Closed(cause));
+            self.closed(cause);
         } else {
             let detail = refusal_detail(&cause);
             self.close_with(cause, &detail);
@@ -637,8 +646,15 @@ impl Session {
             self.scratch = plain;
             self.encrypt_scratch();
         }
+        self.closed(cause);
+    }
+
+    /// Enters the closed state for good, releasing buffers that can no longer be used.
+    fn closed(&mut self, cause: CloseCause) {
         self.state = State::Closed;
         self.reassembly = Reassembly::default();
+        self.inbound = BytesMut::new();
+        self.close_cause = Some(cause.clone());
         self.events.push_back(SessionEvent::Closed(cause));
     }
 }

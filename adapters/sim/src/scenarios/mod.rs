@@ -1,3 +1,4 @@
 //! Ready-made scenarios: a topology, a fault schedule, counters, and a report.
 
+pub mod handshake;
 pub mod liveness;
