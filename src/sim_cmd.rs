@@ -92,19 +92,37 @@ fn run_handshake(args: HandshakeArgs) -> Result<(), String> {
     params.dials = args.dials;
     params.duration = secs(args.duration, "duration")?;
     let mut bar = VirtualTimeProgress::new(args.json);
-    let report = handshake::run(&params, &mut |now, end| bar.update(now.as_nanos() / 1_000_000, end.as_nanos() / 1_000_000));
+    let report = handshake::run(&params, &mut |now, end| {
+        bar.update(now.as_nanos() / 1_000_000, end.as_nanos() / 1_000_000)
+    });
     bar.finish();
     let r = report.map_err(|e| e.to_string())?;
     if args.json {
         println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
         return Ok(());
     }
-    println!("handshake: {} nodes ({} foreign, {} old version), seed {}", r.nodes, r.foreign, r.old_version, r.seed);
-    println!("  {} connections, {} handshakes ok, {:.0} bytes per handshake", r.connections, r.handshakes_ok, r.bytes_per_handshake);
-    println!("  honest pairs connected: {}/{}   misfits refused with the right cause: {}/{}",
-        r.honest_pairs_connected, r.honest_pairs, r.misfit_pairs_refused_correctly, r.misfit_pairs);
-    println!("  refused by honest nodes: {:?}   honest nodes isolated: {}", r.refused, r.honest_isolated);
-    println!("  {} events in {:.2} s wall, digest {}", r.events, r.wall_ms as f64 / 1e3, r.digest);
+    println!(
+        "handshake: {} nodes ({} foreign, {} old version), seed {}",
+        r.nodes, r.foreign, r.old_version, r.seed
+    );
+    println!(
+        "  {} connections, {} handshakes ok, {:.0} bytes per handshake",
+        r.connections, r.handshakes_ok, r.bytes_per_handshake
+    );
+    println!(
+        "  honest pairs connected: {}/{}   misfits refused with the right cause: {}/{}",
+        r.honest_pairs_connected, r.honest_pairs, r.misfit_pairs_refused_correctly, r.misfit_pairs
+    );
+    println!(
+        "  refused by honest nodes: {:?}   honest nodes isolated: {}",
+        r.refused, r.honest_isolated
+    );
+    println!(
+        "  {} events in {:.2} s wall, digest {}",
+        r.events,
+        r.wall_ms as f64 / 1e3,
+        r.digest
+    );
     Ok(())
 }
 

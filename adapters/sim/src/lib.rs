@@ -31,8 +31,8 @@
 mod network;
 mod observer;
 mod queue;
-pub mod session_host;
 pub mod scenarios;
+pub mod session_host;
 mod simulation;
 mod trace;
 

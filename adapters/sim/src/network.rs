@@ -359,7 +359,10 @@ mod tests {
     fn ordered_links_never_let_a_message_overtake() {
         let config = NetworkConfig {
             ordered: true,
-            jitter: Latency::Uniform { min: Duration::ZERO, max: Duration::from_millis(50) },
+            jitter: Latency::Uniform {
+                min: Duration::ZERO,
+                max: Duration::from_millis(50),
+            },
             ..Default::default()
         };
         let mut net = Network::new(config, 3);
@@ -373,8 +376,15 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        let faulty = NetworkConfig { ordered: true, loss: 0.1, ..Default::default() };
-        assert_eq!(faulty.validate(), Err(NetworkConfigError::OrderedWithFaults));
+        let faulty = NetworkConfig {
+            ordered: true,
+            loss: 0.1,
+            ..Default::default()
+        };
+        assert_eq!(
+            faulty.validate(),
+            Err(NetworkConfigError::OrderedWithFaults)
+        );
     }
 
     #[test]

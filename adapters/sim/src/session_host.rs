@@ -44,10 +44,29 @@ pub struct SessionHost {
 impl SessionHost {
     /// A host that dials each of `dial` at `now`. `seed` feeds every session's CSPRNG, so the
     /// whole transcript replays.
-    pub fn new(config: Arc<SessionConfig>, keys: Arc<NodeKeys>, seed: u64, dial: &[NodeId], now: Instant) -> Self {
-        let mut host = SessionHost { config, keys, seed, sessions_made: 0, sessions: BTreeMap::new(), outputs: VecDeque::new() };
+    pub fn new(
+        config: Arc<SessionConfig>,
+        keys: Arc<NodeKeys>,
+        seed: u64,
+        dial: &[NodeId],
+        now: Instant,
+    ) -> Self {
+        let mut host = SessionHost {
+            config,
+            keys,
+            seed,
+            sessions_made: 0,
+            sessions: BTreeMap::new(),
+            outputs: VecDeque::new(),
+        };
         for &peer in dial {
-            let session = Session::initiator(host.config.clone(), host.keys.clone(), None, host.next_seed(), now);
+            let session = Session::initiator(
+                host.config.clone(),
+                host.keys.clone(),
+                None,
+                host.next_seed(),
+                now,
+            );
             host.sessions.insert(peer, session);
             host.drain(peer);
         }
@@ -69,14 +88,22 @@ impl SessionHost {
     }
 
     fn drain(&mut self, peer: NodeId) {
-        let Some(session) = self.sessions.get_mut(&peer) else { return };
+        let Some(session) = self.sessions.get_mut(&peer) else {
+            return;
+        };
         while let Some(bytes) = session.poll_transmit() {
-            self.outputs.push_back(Output::Send { to: peer, msg: bytes });
+            self.outputs.push_back(Output::Send {
+                to: peer,
+                msg: bytes,
+            });
         }
         while let Some(event) = session.poll_event() {
             let report = match event {
                 SessionEvent::Established { .. } => HostEvent::Established { peer },
-                SessionEvent::Closed(cause) => HostEvent::Closed { peer, cause: cause_name(&cause) },
+                SessionEvent::Closed(cause) => HostEvent::Closed {
+                    peer,
+                    cause: cause_name(&cause),
+                },
                 _ => continue,
             };
             self.outputs.push_back(Output::Event(report));
@@ -98,7 +125,12 @@ impl Machine for SessionHost {
 
     fn handle_message(&mut self, now: Instant, from: NodeId, bytes: Bytes) {
         if !self.sessions.contains_key(&from) {
-            let session = Session::responder(self.config.clone(), self.keys.clone(), self.next_seed(), now);
+            let session = Session::responder(
+                self.config.clone(),
+                self.keys.clone(),
+                self.next_seed(),
+                now,
+            );
             self.sessions.insert(from, session);
         }
         if let Some(session) = self.sessions.get_mut(&from) {
@@ -127,6 +159,9 @@ impl Machine for SessionHost {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(Session::poll_timeout).min()
+        self.sessions
+            .values()
+            .filter_map(Session::poll_timeout)
+            .min()
     }
 }

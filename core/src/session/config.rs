@@ -93,8 +93,12 @@ impl SessionConfig {
 
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), SessionConfigError> {
-        self.limits.validate().map_err(|_| SessionConfigError::Limits)?;
-        self.keepalive.validate().map_err(SessionConfigError::Keepalive)?;
+        self.limits
+            .validate()
+            .map_err(|_| SessionConfigError::Limits)?;
+        self.keepalive
+            .validate()
+            .map_err(SessionConfigError::Keepalive)?;
         if self.handshake_timeout == Duration::ZERO {
             return Err(SessionConfigError::ZeroHandshakeTimeout);
         }
@@ -130,9 +134,15 @@ impl fmt::Display for SessionConfigError {
         match self {
             SessionConfigError::Limits => f.write_str("inconsistent wire limits"),
             SessionConfigError::Keepalive(e) => write!(f, "keep-alive: {e}"),
-            SessionConfigError::ZeroHandshakeTimeout => f.write_str("handshake timeout must be positive"),
+            SessionConfigError::ZeroHandshakeTimeout => {
+                f.write_str("handshake timeout must be positive")
+            }
             SessionConfigError::TooManyProtocols(n) => {
-                write!(f, "{n} protocols announced, at most {}", super::payload::MAX_PROTOCOLS)
+                write!(
+                    f,
+                    "{n} protocols announced, at most {}",
+                    super::payload::MAX_PROTOCOLS
+                )
             }
             SessionConfigError::BurstTooSmall => {
                 f.write_str("rate bursts must allow one frame and one maximal frame's bytes")

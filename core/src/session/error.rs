@@ -152,7 +152,11 @@ impl CloseCause {
     pub fn is_failure(&self) -> bool {
         !matches!(
             self,
-            CloseCause::Local(_) | CloseCause::Peer { code: CloseCode::Normal | CloseCode::Shutdown, .. }
+            CloseCause::Local(_)
+                | CloseCause::Peer {
+                    code: CloseCode::Normal | CloseCode::Shutdown,
+                    ..
+                }
         )
     }
 
@@ -198,22 +202,33 @@ impl fmt::Display for CloseCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloseCause::Local(code) => write!(f, "closed locally ({code})"),
-            CloseCause::Peer { code, detail } if detail.is_empty() => write!(f, "closed by peer ({code})"),
+            CloseCause::Peer { code, detail } if detail.is_empty() => {
+                write!(f, "closed by peer ({code})")
+            }
             CloseCause::Peer { code, detail } => write!(f, "closed by peer ({code}): {detail}"),
             CloseCause::HandshakeTimeout => f.write_str("handshake timed out"),
             CloseCause::BadMac => f.write_str("message authentication failed"),
             CloseCause::Handshake(why) => write!(f, "handshake failed: {why}"),
-            CloseCause::WrongNetwork { ours, theirs } => write!(f, "peer is on network {theirs}, we are on {ours}"),
+            CloseCause::WrongNetwork { ours, theirs } => {
+                write!(f, "peer is on network {theirs}, we are on {ours}")
+            }
             CloseCause::VersionMismatch { ours, theirs } => {
                 write!(f, "peer speaks protocol version {theirs}, we speak {ours}")
             }
             CloseCause::IdentityMismatch { expected, found } => {
-                write!(f, "dialled {expected:?} but the peer proved to be {found:?}")
+                write!(
+                    f,
+                    "dialled {expected:?} but the peer proved to be {found:?}"
+                )
             }
             CloseCause::BadIdentity => f.write_str("peer's identity proof does not verify"),
-            CloseCause::OversizeFrame { len, max } => write!(f, "peer sent a frame of {len}+ bytes, limit {max}"),
+            CloseCause::OversizeFrame { len, max } => {
+                write!(f, "peer sent a frame of {len}+ bytes, limit {max}")
+            }
             CloseCause::Malformed(e) => write!(f, "malformed input: {e}"),
-            CloseCause::BadCompression => f.write_str("compressed frame does not decompress within the limit"),
+            CloseCause::BadCompression => {
+                f.write_str("compressed frame does not decompress within the limit")
+            }
             CloseCause::KeepaliveTimeout => f.write_str("peer stopped answering heartbeats"),
         }
     }
@@ -243,7 +258,9 @@ impl fmt::Display for SendError {
         match self {
             SendError::NotEstablished => f.write_str("session not established yet"),
             SendError::Closed => f.write_str("session is closed"),
-            SendError::FrameTooLarge { len, max } => write!(f, "frame of {len} bytes exceeds the peer's limit of {max}"),
+            SendError::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the peer's limit of {max}")
+            }
             SendError::QueueFull => f.write_str("transmit buffer full"),
         }
     }

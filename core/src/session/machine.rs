@@ -8,9 +8,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::compress::{compress_into, decompress, CompressError};
 use super::config::SessionConfig;
 use super::error::{CloseCause, CloseCode, SendError};
-use super::noise::{params, sub_seed, u64_seed, NodeKeys, SeededResolver, MAX_NOISE_MESSAGE, PROLOGUE, TAG_LEN};
+use super::noise::{
+    params, sub_seed, u64_seed, NodeKeys, SeededResolver, MAX_NOISE_MESSAGE, PROLOGUE, TAG_LEN,
+};
 use super::payload::{static_key_binding, Capabilities, HandshakePayload};
-use super::record::{self, Record, Reassembly, MAX_CHUNK, MAX_RECORD};
+use super::record::{self, Reassembly, Record, MAX_CHUNK, MAX_RECORD};
 use crate::detector::{DetectorEvent, FailureDetector, HeartbeatMessage};
 use crate::id::PeerId;
 use crate::identity::PublicIdentity;
@@ -129,6 +131,9 @@ pub struct Session {
 /// suggests for stream transports).
 const LEN_PREFIX: usize = 2;
 
+/// Smallest frame limit a peer may announce.
+const MIN_PEER_FRAME_LEN: u32 = 1024;
+
 /// Most bytes an XX handshake message adds to its payload: an ephemeral key (32), an encrypted
 /// static key (32 + 16) and the payload's tag (16).
 const HANDSHAKE_OVERHEAD: usize = 32 + 48 + TAG_LEN;
@@ -152,14 +157,26 @@ impl Session {
     }
 
     /// An accepting session.
-    pub fn responder(config: Arc<SessionConfig>, keys: Arc<NodeKeys>, seed: [u8; 32], now: Instant) -> Self {
+    pub fn responder(
+        config: Arc<SessionConfig>,
+        keys: Arc<NodeKeys>,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Self {
         Session::new(config, keys, Role::Responder, seed, now)
     }
 
-    fn new(config: Arc<SessionConfig>, keys: Arc<NodeKeys>, role: Role, seed: [u8; 32], now: Instant) -> Self {
-        let builder = snow::Builder::with_resolver(params(), SeededResolver::boxed(sub_seed(&seed, "noise")))
-            .local_private_key(keys.noise_private())
-            .and_then(|b| b.prologue(PROLOGUE));
+    fn new(
+        config: Arc<SessionConfig>,
+        keys: Arc<NodeKeys>,
+        role: Role,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Self {
+        let builder =
+            snow::Builder::with_resolver(params(), SeededResolver::boxed(sub_seed(&seed, "noise")))
+                .local_private_key(keys.noise_private())
+                .and_then(|b| b.prologue(PROLOGUE));
         let handshake = builder.and_then(|b| match role {
             Role::Initiator => b.build_initiator(),
             Role::Responder => b.build_responder(),
@@ -250,7 +267,9 @@ impl Session {
     /// Time has reached the deadline from [`Session::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
-            State::Handshake(_) if now >= self.handshake_deadline => self.fail(CloseCause::HandshakeTimeout),
+            State::Handshake(_) if now >= self.handshake_deadline => {
+                self.fail(CloseCause::HandshakeTimeout)
+            }
             State::Established(_) => {
                 self.keepalive.handle_timeout(now);
                 self.pump_keepalive(now);
@@ -290,7 +309,10 @@ impl Session {
         }
         let len = frame.encoded_len();
         if len > self.peer_max_frame as usize {
-            return Err(SendError::FrameTooLarge { len, max: self.peer_max_frame });
+            return Err(SendError::FrameTooLarge {
+                len,
+                max: self.peer_max_frame,
+            });
         }
         if self.outbound.len() >= self.config.max_queued_bytes {
             return Err(SendError::QueueFull);
@@ -313,10 +335,25 @@ impl Session {
         self.peer_max_frame = max;
     }
 
+    /// Encrypts `plaintext` as one record exactly as given, bypassing every check: lets fuzz
+    /// targets and tests play a peer that sends malformed records. Not for production use.
+    #[cfg(any(test, feature = "arbitrary"))]
+    #[doc(hidden)]
+    pub fn send_raw_record(&mut self, plaintext: &[u8]) {
+        if self.is_established() {
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(&plaintext[..plaintext.len().min(MAX_RECORD)]);
+            self.encrypt_scratch();
+        }
+    }
+
     // --- handshake ---
 
     fn write_handshake(&mut self, payload: &[u8]) {
-        let State::Handshake(hs) = &mut self.state else { return };
+        let State::Handshake(hs) = &mut self.state else {
+            return;
+        };
         let start = self.outbound.len();
         // An XX message adds at most an ephemeral key, an encrypted static key and a tag.
         let max = (payload.len() + HANDSHAKE_OVERHEAD).min(MAX_NOISE_MESSAGE);
@@ -351,7 +388,9 @@ impl Session {
     }
 
     fn on_handshake_message(&mut self, now: Instant, message: &[u8]) {
-        let State::Handshake(hs) = &mut self.state else { return };
+        let State::Handshake(hs) = &mut self.state else {
+            return;
+        };
         self.stats.handshake_bytes += (LEN_PREFIX + message.len()) as u64;
         // The payload is never longer than the message carrying it.
         self.scratch.resize(message.len(), 0);
@@ -360,7 +399,9 @@ impl Session {
             Err(snow::Error::Decrypt) => return self.fail(CloseCause::BadMac),
             Err(_) => return self.fail(CloseCause::Handshake("malformed handshake message")),
         };
-        let remote_static = hs.get_remote_static().and_then(|k| <[u8; 32]>::try_from(k).ok());
+        let remote_static = hs
+            .get_remote_static()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok());
         match (self.role, remote_static) {
             // Message 1 read: answer with message 2 (<- e, ee, s, es) and our payload.
             (Role::Responder, None) => {
@@ -380,7 +421,9 @@ impl Session {
                 let verdict = self.verify(n, &rs);
                 self.finish_handshake(now, verdict);
             }
-            (Role::Initiator, None) => self.fail(CloseCause::Handshake("responder sent no static key")),
+            (Role::Initiator, None) => {
+                self.fail(CloseCause::Handshake("responder sent no static key"))
+            }
         }
     }
 
@@ -389,27 +432,52 @@ impl Session {
         let bytes = &self.scratch[..len];
         let ours = self.config.version;
         match HandshakePayload::peek_version(bytes) {
-            Some(theirs) if theirs != ours => return Err(CloseCause::VersionMismatch { ours, theirs }),
-            None => return Err(CloseCause::Malformed(DecodeError::UnexpectedEnd { needed: 2, remaining: len })),
+            Some(theirs) if theirs != ours => {
+                return Err(CloseCause::VersionMismatch { ours, theirs })
+            }
+            None => {
+                return Err(CloseCause::Malformed(DecodeError::UnexpectedEnd {
+                    needed: 2,
+                    remaining: len,
+                }))
+            }
             Some(_) => {}
         }
         let payload = HandshakePayload::decode(bytes).map_err(CloseCause::Malformed)?;
-        if payload.network_id != self.config.network_id {
-            return Err(CloseCause::WrongNetwork { ours: self.config.network_id, theirs: payload.network_id });
+        if payload.capabilities.max_frame_len < MIN_PEER_FRAME_LEN {
+            // Below this not even a heartbeat or a small DHT answer fits: a broken or hostile peer.
+            return Err(CloseCause::Malformed(DecodeError::InvalidValue {
+                field: "max_frame_len",
+            }));
         }
-        let identity = PublicIdentity::from_bytes(&payload.identity_key).map_err(|_| CloseCause::BadIdentity)?;
+        if payload.network_id != self.config.network_id {
+            return Err(CloseCause::WrongNetwork {
+                ours: self.config.network_id,
+                theirs: payload.network_id,
+            });
+        }
+        let identity = PublicIdentity::from_bytes(&payload.identity_key)
+            .map_err(|_| CloseCause::BadIdentity)?;
         identity
             .verify(&static_key_binding(remote_static), &payload.signature)
             .map_err(|_| CloseCause::BadIdentity)?;
         let peer = identity.peer_id();
         match self.expected {
-            Some(expected) if expected != peer => Err(CloseCause::IdentityMismatch { expected, found: peer }),
-            _ => Ok(Verified { peer, capabilities: payload.capabilities }),
+            Some(expected) if expected != peer => Err(CloseCause::IdentityMismatch {
+                expected,
+                found: peer,
+            }),
+            _ => Ok(Verified {
+                peer,
+                capabilities: payload.capabilities,
+            }),
         }
     }
 
     fn finish_handshake(&mut self, now: Instant, verdict: Result<Verified, CloseCause>) {
-        let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Closed) else { return };
+        let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Closed) else {
+            return;
+        };
         match hs.into_transport_mode() {
             Ok(transport) => self.state = State::Established(Box::new(transport)),
             Err(_) => return self.fail(CloseCause::Handshake("handshake incomplete")),
@@ -445,7 +513,9 @@ impl Session {
     }
 
     fn on_transport_message(&mut self, now: Instant, message: &[u8]) {
-        let State::Established(transport) = &mut self.state else { return };
+        let State::Established(transport) = &mut self.state else {
+            return;
+        };
         // Sized to the message, not to the largest possible one: a session with small frames
         // keeps small buffers, which matters with thousands of sessions per process.
         self.scratch.resize(message.len().min(MAX_RECORD), 0);
@@ -457,16 +527,21 @@ impl Session {
         self.keepalive.heard_from(now, ());
         let scratch = std::mem::take(&mut self.scratch);
         match record::parse(&scratch[..n]) {
-            Ok(Record::Frame { data, last, compressed }) => {
+            Ok(Record::Frame {
+                data,
+                last,
+                compressed,
+            }) => {
                 // The encoded frame adds at most a length varint to the frame limit; an LZ4 block
                 // of it is smaller (compression is only used when it shrinks) plus its own header.
                 let max = self.config.limits.max_frame_len as usize + 2 * MAX_VARINT_LEN_U32;
                 match self.reassembly.push(data, last, max) {
                     Ok(Some(bytes)) => self.on_frame_bytes(now, bytes, compressed),
                     Ok(None) => {}
-                    Err(record::TooLarge(len)) => {
-                        self.fail(CloseCause::OversizeFrame { len, max: self.config.limits.max_frame_len })
-                    }
+                    Err(record::TooLarge(len)) => self.fail(CloseCause::OversizeFrame {
+                        len,
+                        max: self.config.limits.max_frame_len,
+                    }),
                 }
             }
             Ok(Record::Close { code, detail }) => self.closed(CloseCause::Peer { code, detail }),
@@ -482,7 +557,10 @@ impl Session {
                 Ok(b) => b,
                 Err(CompressError::TooLarge { declared, .. }) => {
                     let len = usize::try_from(declared).unwrap_or(usize::MAX);
-                    return self.fail(CloseCause::OversizeFrame { len, max: limits.max_frame_len });
+                    return self.fail(CloseCause::OversizeFrame {
+                        len,
+                        max: limits.max_frame_len,
+                    });
                 }
                 Err(_) => return self.fail(CloseCause::BadCompression),
             }
@@ -491,9 +569,16 @@ impl Session {
         };
         let frame = match Frame::decode(&mut bytes, &limits) {
             Ok(frame) if bytes.is_empty() => frame,
-            Ok(_) => return self.fail(CloseCause::Malformed(DecodeError::TrailingBytes { count: bytes.len() })),
+            Ok(_) => {
+                return self.fail(CloseCause::Malformed(DecodeError::TrailingBytes {
+                    count: bytes.len(),
+                }))
+            }
             Err(DecodeError::FrameTooLarge { len, max }) => {
-                return self.fail(CloseCause::OversizeFrame { len: len as usize, max })
+                return self.fail(CloseCause::OversizeFrame {
+                    len: len as usize,
+                    max,
+                })
             }
             Err(e) => return self.fail(CloseCause::Malformed(e)),
         };
@@ -521,9 +606,14 @@ impl Session {
         }
         self.stats.frames_dropped += 1;
         self.unreported_drops += 1;
-        let due = self.last_rate_report.is_none_or(|t| now >= t + Duration::from_secs(1));
+        let due = self
+            .last_rate_report
+            .is_none_or(|t| now >= t + Duration::from_secs(1));
         if let (true, Some(peer)) = (due, self.peer) {
-            self.events.push_back(SessionEvent::RateExceeded { peer, dropped: self.unreported_drops });
+            self.events.push_back(SessionEvent::RateExceeded {
+                peer,
+                dropped: self.unreported_drops,
+            });
             self.unreported_drops = 0;
             self.last_rate_report = Some(now);
         }
@@ -566,7 +656,8 @@ impl Session {
             let mut need = chunk;
             while need > 0 {
                 let take = (parts[part].len() - offset).min(need);
-                self.scratch.extend_from_slice(&parts[part][offset..offset + take]);
+                self.scratch
+                    .extend_from_slice(&parts[part][offset..offset + take]);
                 need -= take;
                 offset += take;
                 if offset == parts[part].len() {
@@ -584,7 +675,9 @@ impl Session {
 
     /// Encrypts the record in `scratch` into the outbound buffer.
     fn encrypt_scratch(&mut self) {
-        let State::Established(transport) = &mut self.state else { return };
+        let State::Established(transport) = &mut self.state else {
+            return;
+        };
         let start = self.outbound.len();
         let max = self.scratch.len() + TAG_LEN;
         self.outbound.resize(start + LEN_PREFIX + max, 0);
@@ -662,7 +755,9 @@ impl Session {
 /// The explanation sent with a refusal, so the other side can log something useful.
 fn refusal_detail(cause: &CloseCause) -> String {
     match cause {
-        CloseCause::VersionMismatch { ours, .. } => format!("this node speaks protocol version {ours}"),
+        CloseCause::VersionMismatch { ours, .. } => {
+            format!("this node speaks protocol version {ours}")
+        }
         CloseCause::WrongNetwork { ours, .. } => format!("this node is on network {ours}"),
         CloseCause::Local(_) => String::new(),
         other => other.to_string(),

@@ -24,7 +24,9 @@ pub(crate) const TAG_LEN: usize = 16;
 
 pub(crate) fn params() -> NoiseParams {
     // The pattern string is a constant that snow parses; a failure is a bug in this file.
-    NOISE_PATTERN.parse().expect("NOISE_PATTERN is a valid Noise protocol name")
+    NOISE_PATTERN
+        .parse()
+        .expect("NOISE_PATTERN is a valid Noise protocol name")
 }
 
 /// ChaCha20 seeded by the caller: from the OS in a real node, from the run's seed in the
@@ -88,7 +90,12 @@ impl NodeKeys {
         noise_private.copy_from_slice(&keypair.private);
         noise_public.copy_from_slice(&keypair.public);
         let signature = identity.sign(&static_key_binding(&noise_public));
-        NodeKeys { identity, noise_private, noise_public, signature }
+        NodeKeys {
+            identity,
+            noise_private,
+            noise_public,
+            signature,
+        }
     }
 
     /// Deterministic keys for tests and simulations (see [`Identity::from_test_seed`]).
@@ -129,7 +136,9 @@ impl NodeKeys {
 
 impl core::fmt::Debug for NodeKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("NodeKeys").field("peer_id", &self.identity.peer_id()).finish()
+        f.debug_struct("NodeKeys")
+            .field("peer_id", &self.identity.peer_id())
+            .finish()
     }
 }
 

@@ -37,7 +37,11 @@ const COMPRESSED: u8 = 0x80;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Record<'a> {
     /// Part of a frame; `last` on the final part.
-    Frame { data: &'a [u8], last: bool, compressed: bool },
+    Frame {
+        data: &'a [u8],
+        last: bool,
+        compressed: bool,
+    },
     /// The peer is closing.
     Close { code: CloseCode, detail: String },
 }
@@ -79,16 +83,26 @@ pub(crate) fn parse(plaintext: &[u8]) -> Result<Record<'_>, DecodeError> {
             let code = CloseCode::from_byte(get_u8(&mut buf)?);
             let len = get_varint(&mut buf)?;
             if len > MAX_CLOSE_DETAIL as u64 {
-                return Err(DecodeError::BytesTooLong { len, max: MAX_CLOSE_DETAIL as u32 });
+                return Err(DecodeError::BytesTooLong {
+                    len,
+                    max: MAX_CLOSE_DETAIL as u32,
+                });
             }
             // len <= 256, so the cast is lossless.
             let len = len as usize;
             if buf.remaining() != len {
-                return Err(DecodeError::InvalidValue { field: "close detail length" });
+                return Err(DecodeError::InvalidValue {
+                    field: "close detail length",
+                });
             }
-            Ok(Record::Close { code, detail: String::from_utf8_lossy(buf).into_owned() })
+            Ok(Record::Close {
+                code,
+                detail: String::from_utf8_lossy(buf).into_owned(),
+            })
         }
-        _ => Err(DecodeError::InvalidValue { field: "record kind" }),
+        _ => Err(DecodeError::InvalidValue {
+            field: "record kind",
+        }),
     }
 }
 
@@ -104,7 +118,12 @@ pub(crate) struct TooLarge(pub(crate) usize);
 
 impl Reassembly {
     /// Adds a record's data; returns the whole message once the last part arrives.
-    pub(crate) fn push(&mut self, data: &[u8], last: bool, max: usize) -> Result<Option<Bytes>, TooLarge> {
+    pub(crate) fn push(
+        &mut self,
+        data: &[u8],
+        last: bool,
+        max: usize,
+    ) -> Result<Option<Bytes>, TooLarge> {
         let total = self.buf.len() + data.len();
         if total > max {
             self.buf = BytesMut::new();
@@ -126,9 +145,23 @@ mod tests {
     #[test]
     fn frame_records_parse_with_their_flags() {
         let rec = [frame_header(true, true), 9, 8];
-        assert_eq!(parse(&rec), Ok(Record::Frame { data: &[9, 8], last: true, compressed: true }));
+        assert_eq!(
+            parse(&rec),
+            Ok(Record::Frame {
+                data: &[9, 8],
+                last: true,
+                compressed: true
+            })
+        );
         let rec = [frame_header(false, false)];
-        assert_eq!(parse(&rec), Ok(Record::Frame { data: &[], last: false, compressed: false }));
+        assert_eq!(
+            parse(&rec),
+            Ok(Record::Frame {
+                data: &[],
+                last: false,
+                compressed: false
+            })
+        );
     }
 
     #[test]
@@ -137,7 +170,10 @@ mod tests {
         close_record(CloseCode::VersionMismatch, "we speak 1", &mut out);
         assert_eq!(
             parse(&out),
-            Ok(Record::Close { code: CloseCode::VersionMismatch, detail: "we speak 1".into() })
+            Ok(Record::Close {
+                code: CloseCode::VersionMismatch,
+                detail: "we speak 1".into()
+            })
         );
         let long = "é".repeat(300); // 600 bytes, two per character
         close_record(CloseCode::Normal, &long, &mut out);
@@ -153,15 +189,24 @@ mod tests {
         assert!(parse(&[7]).is_err());
         assert!(parse(&[CLOSE]).is_err());
         assert!(parse(&[CLOSE | COMPRESSED, 0, 0]).is_err());
-        assert!(parse(&[CLOSE, 0, 3, b'a']).is_err(), "detail shorter than declared");
-        assert!(parse(&[CLOSE, 0, 0x81, 0x02]).is_err(), "detail longer than allowed");
+        assert!(
+            parse(&[CLOSE, 0, 3, b'a']).is_err(),
+            "detail shorter than declared"
+        );
+        assert!(
+            parse(&[CLOSE, 0, 0x81, 0x02]).is_err(),
+            "detail longer than allowed"
+        );
     }
 
     #[test]
     fn reassembly_joins_parts_and_enforces_the_limit() {
         let mut r = Reassembly::default();
         assert_eq!(r.push(b"ab", false, 5), Ok(None));
-        assert_eq!(r.push(b"cd", true, 5), Ok(Some(Bytes::from_static(b"abcd"))));
+        assert_eq!(
+            r.push(b"cd", true, 5),
+            Ok(Some(Bytes::from_static(b"abcd")))
+        );
         assert_eq!(r.push(b"xyz", false, 5), Ok(None));
         assert_eq!(r.push(b"xyz", true, 5), Err(TooLarge(6)));
         assert_eq!(r.push(b"ok", true, 5), Ok(Some(Bytes::from_static(b"ok"))));

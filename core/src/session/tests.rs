@@ -29,7 +29,13 @@ fn keys(seed: u64) -> Arc<NodeKeys> {
 }
 
 impl Pair {
-    fn with(a_cfg: Arc<SessionConfig>, a_keys: Arc<NodeKeys>, expected: Option<PeerId>, b_cfg: Arc<SessionConfig>, b_keys: Arc<NodeKeys>) -> Self {
+    fn with(
+        a_cfg: Arc<SessionConfig>,
+        a_keys: Arc<NodeKeys>,
+        expected: Option<PeerId>,
+        b_cfg: Arc<SessionConfig>,
+        b_keys: Arc<NodeKeys>,
+    ) -> Self {
         let now = Instant::ZERO;
         Pair {
             a: Session::initiator(a_cfg, a_keys, expected, [1; 32], now),
@@ -61,8 +67,10 @@ impl Pair {
                     self.a.handle_bytes(self.now, &bytes);
                 }
             }
-            self.a_events.extend(std::iter::from_fn(|| self.a.poll_event()));
-            self.b_events.extend(std::iter::from_fn(|| self.b.poll_event()));
+            self.a_events
+                .extend(std::iter::from_fn(|| self.a.poll_event()));
+            self.b_events
+                .extend(std::iter::from_fn(|| self.b.poll_event()));
             if !moved {
                 break;
             }
@@ -72,7 +80,10 @@ impl Pair {
     /// Advances time to `until`, firing both sessions' timers on the way.
     fn advance(&mut self, until: Instant) {
         loop {
-            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
@@ -87,7 +98,13 @@ impl Pair {
     }
 
     fn frames_at_b(&self) -> Vec<Frame> {
-        self.b_events.iter().filter_map(|e| match e { SessionEvent::Frame(f) => Some(f.clone()), _ => None }).collect()
+        self.b_events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Frame(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -110,8 +127,17 @@ fn handshake_proves_both_identities() {
     assert!(p.a.is_established() && p.b.is_established());
     assert_eq!(p.a.peer(), Some(keys(2).identity().peer_id()));
     assert_eq!(p.b.peer(), Some(keys(1).identity().peer_id()));
-    assert!(matches!(&p.a_events[..], [SessionEvent::Established { compression: true, .. }]));
-    assert!(matches!(&p.b_events[..], [SessionEvent::Established { .. }]));
+    assert!(matches!(
+        &p.a_events[..],
+        [SessionEvent::Established {
+            compression: true,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        &p.b_events[..],
+        [SessionEvent::Established { .. }]
+    ));
     // Three messages: 32 (e) + 2 prefixes... both sides count the same handshake bytes.
     assert_eq!(p.a.stats().handshake_bytes, p.b.stats().handshake_bytes);
     assert!(p.a.stats().handshake_bytes < 600, "{:?}", p.a.stats());
@@ -119,7 +145,13 @@ fn handshake_proves_both_identities() {
 
 #[test]
 fn dialer_naming_the_right_peer_connects() {
-    let mut p = Pair::with(config("test"), keys(1), Some(keys(2).identity().peer_id()), config("test"), keys(2));
+    let mut p = Pair::with(
+        config("test"),
+        keys(1),
+        Some(keys(2).identity().peer_id()),
+        config("test"),
+        keys(2),
+    );
     p.pump();
     assert!(p.a.is_established() && p.b.is_established());
 }
@@ -138,7 +170,10 @@ fn frames_flow_both_ways_including_large_and_compressed_ones() {
     assert!(p.a.stats().bytes_sent < 150_000, "{:?}", p.a.stats());
     p.b.send(&frame(10)).unwrap();
     p.pump();
-    assert!(p.a_events.iter().any(|e| *e == SessionEvent::Frame(frame(10))));
+    assert!(p
+        .a_events
+        .iter()
+        .any(|e| *e == SessionEvent::Frame(frame(10))));
 }
 
 #[test]
@@ -170,8 +205,17 @@ fn send_before_established_and_after_close_is_refused() {
     p.a.close(CloseCode::Normal);
     assert_eq!(p.a.send(&frame(1)), Err(SendError::Closed));
     p.pump();
-    assert_eq!(closed(&p.a_events), Some(&CloseCause::Local(CloseCode::Normal)));
-    assert_eq!(closed(&p.b_events), Some(&CloseCause::Peer { code: CloseCode::Normal, detail: String::new() }));
+    assert_eq!(
+        closed(&p.a_events),
+        Some(&CloseCause::Local(CloseCode::Normal))
+    );
+    assert_eq!(
+        closed(&p.b_events),
+        Some(&CloseCause::Peer {
+            code: CloseCode::Normal,
+            detail: String::new()
+        })
+    );
     assert!(!closed(&p.b_events).unwrap().is_failure());
 }
 
@@ -179,9 +223,18 @@ fn send_before_established_and_after_close_is_refused() {
 fn foreign_network_is_refused_by_both_sides() {
     let mut p = Pair::with(config("main"), keys(1), None, config("other"), keys(2));
     p.pump();
-    assert!(matches!(closed(&p.a_events), Some(CloseCause::WrongNetwork { .. })));
-    assert!(matches!(closed(&p.b_events), Some(CloseCause::WrongNetwork { .. })));
-    assert!(!p.a_events.iter().any(|e| matches!(e, SessionEvent::Established { .. })));
+    assert!(matches!(
+        closed(&p.a_events),
+        Some(CloseCause::WrongNetwork { .. })
+    ));
+    assert!(matches!(
+        closed(&p.b_events),
+        Some(CloseCause::WrongNetwork { .. })
+    ));
+    assert!(!p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Established { .. })));
 }
 
 #[test]
@@ -191,20 +244,47 @@ fn version_mismatch_names_both_versions() {
     let mut p = Pair::with(Arc::new(old), keys(1), None, config("test"), keys(2));
     p.pump();
     let ours = PROTOCOL_VERSION;
-    assert_eq!(closed(&p.a_events), Some(&CloseCause::VersionMismatch { ours: ours - 1, theirs: ours }));
-    assert_eq!(closed(&p.b_events), Some(&CloseCause::VersionMismatch { ours, theirs: ours - 1 }));
+    assert_eq!(
+        closed(&p.a_events),
+        Some(&CloseCause::VersionMismatch {
+            ours: ours - 1,
+            theirs: ours
+        })
+    );
+    assert_eq!(
+        closed(&p.b_events),
+        Some(&CloseCause::VersionMismatch {
+            ours,
+            theirs: ours - 1
+        })
+    );
 }
 
 #[test]
 fn identity_mismatch_aborts_and_the_responder_reads_why() {
     let wanted = keys(3).identity().peer_id();
-    let mut p = Pair::with(config("test"), keys(1), Some(wanted), config("test"), keys(2));
+    let mut p = Pair::with(
+        config("test"),
+        keys(1),
+        Some(wanted),
+        config("test"),
+        keys(2),
+    );
     p.pump();
     let found = keys(2).identity().peer_id();
-    assert_eq!(closed(&p.a_events), Some(&CloseCause::IdentityMismatch { expected: wanted, found }));
+    assert_eq!(
+        closed(&p.a_events),
+        Some(&CloseCause::IdentityMismatch {
+            expected: wanted,
+            found
+        })
+    );
     // The responder had nothing against the dialer, so it learns the reason from the close record.
     match closed(&p.b_events) {
-        Some(CloseCause::Peer { code: CloseCode::IdentityMismatch, detail }) => assert!(detail.contains("dialled")),
+        Some(CloseCause::Peer {
+            code: CloseCode::IdentityMismatch,
+            detail,
+        }) => assert!(detail.contains("dialled")),
         other => panic!("{other:?}"),
     }
 }
@@ -226,7 +306,10 @@ fn flipped_byte_fails_authentication() {
     let mut bytes = p.a.poll_transmit().unwrap().to_vec();
     bytes[10] ^= 1;
     p.b.handle_bytes(p.now, &bytes);
-    assert_eq!(p.b.poll_event(), Some(SessionEvent::Closed(CloseCause::BadMac)));
+    assert_eq!(
+        p.b.poll_event(),
+        Some(SessionEvent::Closed(CloseCause::BadMac))
+    );
     // Closed for good: later valid-looking input is ignored.
     p.b.handle_bytes(p.now, &bytes);
     assert_eq!(p.b.poll_event(), None);
@@ -241,18 +324,35 @@ fn oversize_frame_from_a_lying_peer_closes_the_session() {
     let mut p = Pair::with(config("test"), keys(1), None, Arc::new(small), keys(2));
     p.pump();
     // An honest sender respects the announced limit.
-    assert!(matches!(p.a.send(&frame(5_000)), Err(SendError::FrameTooLarge { max: 1_000, .. })));
+    assert!(matches!(
+        p.a.send(&frame(5_000)),
+        Err(SendError::FrameTooLarge { max: 1_000, .. })
+    ));
     p.a.override_peer_max_frame(1 << 20);
     p.a.send(&frame(5_000)).unwrap();
     p.pump();
-    assert!(matches!(closed(&p.b_events), Some(CloseCause::OversizeFrame { max: 1_000, .. })));
-    assert!(matches!(closed(&p.a_events), Some(CloseCause::Peer { code: CloseCode::ProtocolViolation, .. })));
+    assert!(matches!(
+        closed(&p.b_events),
+        Some(CloseCause::OversizeFrame { max: 1_000, .. })
+    ));
+    assert!(matches!(
+        closed(&p.a_events),
+        Some(CloseCause::Peer {
+            code: CloseCode::ProtocolViolation,
+            ..
+        })
+    ));
 }
 
 #[test]
 fn rate_limit_drops_excess_frames_and_names_the_peer() {
     let mut limited = SessionConfig::new("test");
-    limited.rate = RateLimits { frames_per_sec: 10, frame_burst: 5, bytes_per_sec: 1 << 20, byte_burst: 1 << 20 };
+    limited.rate = RateLimits {
+        frames_per_sec: 10,
+        frame_burst: 5,
+        bytes_per_sec: 1 << 20,
+        byte_burst: 1 << 20,
+    };
     let mut p = Pair::with(config("test"), keys(1), None, Arc::new(limited), keys(2));
     p.pump();
     for _ in 0..20 {
@@ -261,8 +361,16 @@ fn rate_limit_drops_excess_frames_and_names_the_peer() {
     p.pump();
     assert_eq!(p.frames_at_b().len(), 5);
     let peer = keys(1).identity().peer_id();
-    let reports: Vec<_> = p.b_events.iter().filter(|e| matches!(e, SessionEvent::RateExceeded { .. })).collect();
-    assert_eq!(reports, vec![&SessionEvent::RateExceeded { peer, dropped: 1 }], "one report a second");
+    let reports: Vec<_> = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::RateExceeded { .. }))
+        .collect();
+    assert_eq!(
+        reports,
+        vec![&SessionEvent::RateExceeded { peer, dropped: 1 }],
+        "one report a second"
+    );
     assert_eq!(p.b.stats().frames_dropped, 15);
     // A second later the bucket is full again (capped at the burst of 5), and the next report
     // carries the 14 drops not yet reported plus the new one.
@@ -272,8 +380,13 @@ fn rate_limit_drops_excess_frames_and_names_the_peer() {
     }
     p.pump();
     assert_eq!(p.frames_at_b().len(), 10);
-    assert!(p.b_events.contains(&SessionEvent::RateExceeded { peer, dropped: 15 }));
-    assert!(p.b.is_established(), "rate limits drop frames, they do not close");
+    assert!(p
+        .b_events
+        .contains(&SessionEvent::RateExceeded { peer, dropped: 15 }));
+    assert!(
+        p.b.is_established(),
+        "rate limits drop frames, they do not close"
+    );
 }
 
 #[test]
@@ -293,12 +406,17 @@ fn keepalive_measures_rtt_then_closes_a_dead_link() {
     let mut p = Pair::new();
     p.pump();
     p.advance(Instant::ZERO + Duration::from_secs(7));
-    assert!(p.a.rtt().is_some() && p.b.rtt().is_some(), "heartbeats were answered");
+    assert!(
+        p.a.rtt().is_some() && p.b.rtt().is_some(),
+        "heartbeats were answered"
+    );
     assert!(p.a.is_established());
     p.connected = false;
     p.advance(Instant::ZERO + Duration::from_secs(40));
     let peer_b = keys(2).identity().peer_id();
-    assert!(p.a_events.contains(&SessionEvent::PeerSuspect { peer: peer_b }));
+    assert!(p
+        .a_events
+        .contains(&SessionEvent::PeerSuspect { peer: peer_b }));
     assert_eq!(closed(&p.a_events), Some(&CloseCause::KeepaliveTimeout));
     assert!(p.a.is_closed() && p.b.is_closed());
     // Heartbeats are the session's business, never delivered as frames.
@@ -309,7 +427,10 @@ fn keepalive_measures_rtt_then_closes_a_dead_link() {
 fn garbage_to_a_responder_fails_cleanly() {
     let mut b = Session::responder(config("test"), keys(2), [0; 32], Instant::ZERO);
     b.handle_bytes(Instant::ZERO, &[0, 5, 1, 2, 3, 4, 5]);
-    assert!(matches!(b.poll_event(), Some(SessionEvent::Closed(CloseCause::Handshake(_)))));
+    assert!(matches!(
+        b.poll_event(),
+        Some(SessionEvent::Closed(CloseCause::Handshake(_)))
+    ));
     assert!(b.is_closed());
     let mut b = Session::responder(config("test"), keys(2), [0; 32], Instant::ZERO);
     // A length prefix promising more than arrives: the session waits, holding one message at most.

@@ -129,9 +129,17 @@ fn plan(params: &HandshakeParams) -> (Vec<Kind>, Vec<Vec<NodeId>>) {
     let n = params.nodes;
     let mut rng = seeded(derive_seed(params.seed, 0x706c_616e));
     let mut kinds = vec![Kind::Honest; n as usize];
-    let misfits = sample(&mut rng, n as usize, (params.foreign + params.old_version) as usize);
+    let misfits = sample(
+        &mut rng,
+        n as usize,
+        (params.foreign + params.old_version) as usize,
+    );
     for (i, node) in misfits.iter().enumerate() {
-        kinds[node] = if (i as u32) < params.foreign { Kind::Foreign } else { Kind::Old };
+        kinds[node] = if (i as u32) < params.foreign {
+            Kind::Foreign
+        } else {
+            Kind::Old
+        };
     }
     let mut edges = BTreeSet::new();
     let mut dial = vec![Vec::new(); n as usize];
@@ -147,12 +155,20 @@ fn plan(params: &HandshakeParams) -> (Vec<Kind>, Vec<Vec<NodeId>>) {
 }
 
 /// Runs the scenario. `progress(now, end)` is called every 100 ms of virtual time.
-pub fn run(params: &HandshakeParams, progress: &mut dyn FnMut(Instant, Instant)) -> Result<HandshakeReport, HandshakeError> {
+pub fn run(
+    params: &HandshakeParams,
+    progress: &mut dyn FnMut(Instant, Instant),
+) -> Result<HandshakeReport, HandshakeError> {
     if params.nodes < 2 {
-        return Err(HandshakeError::BadCounts(format!("need at least 2 nodes, got {}", params.nodes)));
+        return Err(HandshakeError::BadCounts(format!(
+            "need at least 2 nodes, got {}",
+            params.nodes
+        )));
     }
     if u64::from(params.foreign) + u64::from(params.old_version) > u64::from(params.nodes) {
-        return Err(HandshakeError::BadCounts("more foreign and old nodes than nodes".into()));
+        return Err(HandshakeError::BadCounts(
+            "more foreign and old nodes than nodes".into(),
+        ));
     }
     let wall = std::time::Instant::now();
     let (kinds, dial) = plan(params);
@@ -173,9 +189,16 @@ pub fn run(params: &HandshakeParams, progress: &mut dyn FnMut(Instant, Instant))
         let keys = Arc::new(NodeKeys::from_test_seed(derive_seed(seed, u64::from(id))));
         SessionHost::new(config, keys, node_seed, &dial[id as usize], now)
     };
-    let network = NetworkConfig { ordered: true, ..params.network };
-    let config = SimConfig { seed: params.seed, network };
-    let mut sim = Simulation::new(config, params.nodes, factory, ()).map_err(HandshakeError::Network)?;
+    let network = NetworkConfig {
+        ordered: true,
+        ..params.network
+    };
+    let config = SimConfig {
+        seed: params.seed,
+        network,
+    };
+    let mut sim =
+        Simulation::new(config, params.nodes, factory, ()).map_err(HandshakeError::Network)?;
     let end = Instant::ZERO + params.duration;
     while sim.now() < end {
         let next = (sim.now() + Duration::from_millis(100)).min(end);
@@ -219,7 +242,9 @@ pub fn run(params: &HandshakeParams, progress: &mut dyn FnMut(Instant, Instant))
                 continue;
             }
             report.connections += 1;
-            let other = sim.node(peer).and_then(|h| h.sessions().find(|(p, _)| *p == id).map(|(_, s)| s));
+            let other = sim
+                .node(peer)
+                .and_then(|h| h.sessions().find(|(p, _)| *p == id).map(|(_, s)| s));
             let both = session.is_established() && other.is_some_and(|s| s.is_established());
             if both {
                 report.handshakes_ok += 1;
@@ -233,9 +258,18 @@ pub fn run(params: &HandshakeParams, progress: &mut dyn FnMut(Instant, Instant))
                 }
                 (Kind::Honest, misfit) | (misfit, Kind::Honest) => {
                     report.misfit_pairs += 1;
-                    let honest_end = if kind == Kind::Honest { Some(session) } else { other };
+                    let honest_end = if kind == Kind::Honest {
+                        Some(session)
+                    } else {
+                        other
+                    };
                     let right = honest_end.and_then(|s| s.close_cause()).is_some_and(|c| {
-                        c.name() == if misfit == Kind::Foreign { "wrong_network" } else { "version_mismatch" }
+                        c.name()
+                            == if misfit == Kind::Foreign {
+                                "wrong_network"
+                            } else {
+                                "version_mismatch"
+                            }
                     });
                     report.misfit_pairs_refused_correctly += u64::from(right);
                 }
@@ -246,7 +280,11 @@ pub fn run(params: &HandshakeParams, progress: &mut dyn FnMut(Instant, Instant))
             report.honest_isolated += 1;
         }
     }
-    report.bytes_per_handshake = if report.handshakes_ok == 0 { 0.0 } else { handshake_bytes as f64 / report.handshakes_ok as f64 };
+    report.bytes_per_handshake = if report.handshakes_ok == 0 {
+        0.0
+    } else {
+        handshake_bytes as f64 / report.handshakes_ok as f64
+    };
     report.wall_ms = wall.elapsed().as_millis() as u64;
     report.peak_rss_bytes = peak_rss_bytes().unwrap_or(0);
     Ok(report)
