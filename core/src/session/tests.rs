@@ -319,21 +319,21 @@ fn flipped_byte_fails_authentication() {
 #[test]
 fn oversize_frame_from_a_lying_peer_closes_the_session() {
     let mut small = SessionConfig::new("test");
-    small.limits.max_frame_len = 1_000;
-    small.limits.max_bytes_len = 1_000;
+    small.limits.max_frame_len = 2_000;
+    small.limits.max_bytes_len = 2_000;
     let mut p = Pair::with(config("test"), keys(1), None, Arc::new(small), keys(2));
     p.pump();
     // An honest sender respects the announced limit.
     assert!(matches!(
         p.a.send(&frame(5_000)),
-        Err(SendError::FrameTooLarge { max: 1_000, .. })
+        Err(SendError::FrameTooLarge { max: 2_000, .. })
     ));
     p.a.override_peer_max_frame(1 << 20);
     p.a.send(&frame(5_000)).unwrap();
     p.pump();
     assert!(matches!(
         closed(&p.b_events),
-        Some(CloseCause::OversizeFrame { max: 1_000, .. })
+        Some(CloseCause::OversizeFrame { max: 2_000, .. })
     ));
     assert!(matches!(
         closed(&p.a_events),
@@ -448,4 +448,29 @@ fn same_seeds_give_the_same_transcript() {
         p.a.poll_transmit().unwrap()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn compression_needs_both_sides_to_offer_it() {
+    let mut plain = SessionConfig::new("test");
+    plain.compression = false;
+    let mut p = Pair::with(config("test"), keys(1), None, Arc::new(plain), keys(2));
+    p.pump();
+    assert!(matches!(&p.a_events[..], [SessionEvent::Established { compression: false, .. }]));
+    let before = p.a.stats().bytes_sent;
+    let f = Frame::new(ProtocolId::GOSSIP, 0, vec![0u8; 10_000]);
+    p.a.send(&f).unwrap();
+    p.pump();
+    assert!(p.a.stats().bytes_sent - before > 10_000, "sent uncompressed");
+    assert_eq!(p.frames_at_b(), vec![f]);
+}
+
+#[test]
+fn peer_announcing_a_tiny_frame_limit_is_refused() {
+    let mut tiny = SessionConfig::new("test");
+    tiny.limits.max_frame_len = 100;
+    tiny.limits.max_bytes_len = 100;
+    let mut p = Pair::with(config("test"), keys(1), None, Arc::new(tiny), keys(2));
+    p.pump();
+    assert!(matches!(closed(&p.a_events), Some(CloseCause::Malformed(_))));
 }
