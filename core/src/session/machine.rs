@@ -110,6 +110,9 @@ pub struct Session {
     inbound: BytesMut,
     /// Bytes waiting to be written to the socket.
     outbound: BytesMut,
+    /// Plaintext of the batch record being filled with small frames; encrypted when full, before
+    /// any other record, and on `poll_transmit`.
+    batch: Vec<u8>,
     /// Decryption output and record assembly, reused.
     scratch: Vec<u8>,
     reassembly: Reassembly,
@@ -195,6 +198,7 @@ impl Session {
             peer: None,
             inbound: BytesMut::new(),
             outbound: BytesMut::new(),
+            batch: Vec::new(),
             scratch: Vec::new(),
             reassembly: Reassembly::default(),
             events: VecDeque::new(),
@@ -243,7 +247,7 @@ impl Session {
     }
     /// Bytes waiting for [`Session::poll_transmit`].
     pub fn queued_bytes(&self) -> usize {
-        self.outbound.len()
+        self.outbound.len() + self.batch.len()
     }
 
     /// Feeds bytes read from the connection. Ignored once closed.
@@ -291,6 +295,7 @@ impl Session {
     /// Bytes to write to the connection, all that is queued, or `None`.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.flush_batch();
         (!self.outbound.is_empty()).then(|| self.outbound.split().freeze())
     }
 
@@ -314,7 +319,7 @@ impl Session {
                 max: self.peer_max_frame,
             });
         }
-        if self.outbound.len() >= self.config.max_queued_bytes {
+        if self.queued_bytes() >= self.config.max_queued_bytes {
             return Err(SendError::QueueFull);
         }
         self.encrypt_frame(frame);
@@ -544,6 +549,21 @@ impl Session {
                     }),
                 }
             }
+            Ok(Record::Batch { data }) if self.reassembly.is_empty() => {
+                // One copy out of the decrypt buffer; the frames are then sliced from it.
+                let mut frames = Bytes::copy_from_slice(data);
+                while !frames.is_empty() && !self.is_closed() {
+                    match Frame::decode(&mut frames, &self.config.limits) {
+                        Ok(frame) => self.on_frame(now, frame),
+                        Err(e) => self.fail_decode(e),
+                    }
+                }
+            }
+            Ok(Record::Batch { .. }) => {
+                self.fail(CloseCause::Malformed(DecodeError::InvalidValue {
+                    field: "batch inside a split frame",
+                }))
+            }
             Ok(Record::Close { code, detail }) => self.closed(CloseCause::Peer { code, detail }),
             Err(e) => self.fail(CloseCause::Malformed(e)),
         }
@@ -567,21 +587,28 @@ impl Session {
         } else {
             bytes
         };
-        let frame = match Frame::decode(&mut bytes, &limits) {
-            Ok(frame) if bytes.is_empty() => frame,
-            Ok(_) => {
-                return self.fail(CloseCause::Malformed(DecodeError::TrailingBytes {
-                    count: bytes.len(),
-                }))
+        match Frame::decode(&mut bytes, &limits) {
+            Ok(frame) if bytes.is_empty() => self.on_frame(now, frame),
+            Ok(_) => self.fail(CloseCause::Malformed(DecodeError::TrailingBytes {
+                count: bytes.len(),
+            })),
+            Err(e) => self.fail_decode(e),
+        }
+    }
+
+    fn fail_decode(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::FrameTooLarge { len, max } => {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                self.fail(CloseCause::OversizeFrame { len, max })
             }
-            Err(DecodeError::FrameTooLarge { len, max }) => {
-                return self.fail(CloseCause::OversizeFrame {
-                    len: len as usize,
-                    max,
-                })
-            }
-            Err(e) => return self.fail(CloseCause::Malformed(e)),
-        };
+            e => self.fail(CloseCause::Malformed(e)),
+        }
+    }
+
+    /// A whole frame arrived: rate-limit it, then keep it (heartbeats) or deliver it.
+    fn on_frame(&mut self, now: Instant, frame: Frame) {
+        let limits = self.config.limits;
         if !self.admit(now, &frame) {
             return;
         }
@@ -630,7 +657,22 @@ impl Session {
             before - h.remaining_mut()
         };
         let encoded_len = header_len + frame.body.len();
-        if self.compression && encoded_len >= self.config.compress_threshold {
+        let compress = self.compression && encoded_len >= self.config.compress_threshold;
+        if !compress && encoded_len < MAX_RECORD {
+            // Small frames share a batch record: one AEAD operation and tag for many frames.
+            if self.batch.len() + encoded_len > MAX_RECORD {
+                self.flush_batch();
+            }
+            if self.batch.is_empty() {
+                self.batch.push(record::BATCH);
+            }
+            self.batch.extend_from_slice(&header[..header_len]);
+            self.batch.extend_from_slice(&frame.body);
+            return;
+        }
+        // Everything else goes in records of its own, after what is already batched.
+        self.flush_batch();
+        if compress {
             let mut plain = BytesMut::with_capacity(encoded_len);
             plain.extend_from_slice(&header[..header_len]);
             plain.extend_from_slice(&frame.body);
@@ -671,6 +713,17 @@ impl Session {
                 break;
             }
         }
+    }
+
+    /// Encrypts the open batch record, if any.
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        std::mem::swap(&mut self.batch, &mut self.scratch);
+        self.encrypt_scratch();
+        std::mem::swap(&mut self.batch, &mut self.scratch);
+        self.batch.clear();
     }
 
     /// Encrypts the record in `scratch` into the outbound buffer.
@@ -734,6 +787,8 @@ impl Session {
 
     fn close_with(&mut self, cause: CloseCause, detail: &str) {
         if self.is_established() {
+            // Frames sent before the close still go out, ahead of it.
+            self.flush_batch();
             let mut plain = std::mem::take(&mut self.scratch);
             record::close_record(cause.code(), detail, &mut plain);
             self.scratch = plain;

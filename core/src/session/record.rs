@@ -5,6 +5,8 @@
 //! kind & 0x7f = 0  FRAME_PART  body = the next bytes of a frame; more records follow
 //!             = 1  FRAME_END   body = the last bytes of a frame (often the whole frame)
 //!             = 2  CLOSE       body = code:u8 detail:bytes (varint length, at most 256)
+//!             = 3  BATCH       body = one or more whole frames back to back (each carries its
+//!                               own length), so small frames share one AEAD operation
 //! kind & 0x80      COMPRESSED  on FRAME_END: the reassembled bytes are an LZ4 block
 //!                               (`compress` module format), not the frame itself
 //! ```
@@ -31,6 +33,8 @@ pub(crate) const MAX_CLOSE_DETAIL: usize = 256;
 const FRAME_PART: u8 = 0;
 const FRAME_END: u8 = 1;
 const CLOSE: u8 = 2;
+/// Header byte of a batch record.
+pub(crate) const BATCH: u8 = 3;
 const COMPRESSED: u8 = 0x80;
 
 /// A parsed record, borrowing from the decrypted message.
@@ -42,6 +46,8 @@ pub(crate) enum Record<'a> {
         last: bool,
         compressed: bool,
     },
+    /// Whole frames back to back.
+    Batch { data: &'a [u8] },
     /// The peer is closing.
     Close { code: CloseCode, detail: String },
 }
@@ -79,6 +85,7 @@ pub(crate) fn parse(plaintext: &[u8]) -> Result<Record<'_>, DecodeError> {
             last: header & !COMPRESSED == FRAME_END,
             compressed: header & COMPRESSED != 0,
         }),
+        BATCH if header == BATCH => Ok(Record::Batch { data: buf }),
         CLOSE if header == CLOSE => {
             let code = CloseCode::from_byte(get_u8(&mut buf)?);
             let len = get_varint(&mut buf)?;
@@ -117,6 +124,11 @@ pub(crate) struct Reassembly {
 pub(crate) struct TooLarge(pub(crate) usize);
 
 impl Reassembly {
+    /// Whether no frame is half assembled.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Adds a record's data; returns the whole message once the last part arrives.
     pub(crate) fn push(
         &mut self,
@@ -187,6 +199,8 @@ mod tests {
     fn malformed_records_are_errors() {
         assert!(parse(&[]).is_err());
         assert!(parse(&[7]).is_err());
+        assert!(parse(&[BATCH | COMPRESSED, 1]).is_err());
+        assert_eq!(parse(&[BATCH, 1, 2]), Ok(Record::Batch { data: &[1, 2] }));
         assert!(parse(&[CLOSE]).is_err());
         assert!(parse(&[CLOSE | COMPRESSED, 0, 0]).is_err());
         assert!(

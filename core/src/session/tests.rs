@@ -456,12 +456,21 @@ fn compression_needs_both_sides_to_offer_it() {
     plain.compression = false;
     let mut p = Pair::with(config("test"), keys(1), None, Arc::new(plain), keys(2));
     p.pump();
-    assert!(matches!(&p.a_events[..], [SessionEvent::Established { compression: false, .. }]));
+    assert!(matches!(
+        &p.a_events[..],
+        [SessionEvent::Established {
+            compression: false,
+            ..
+        }]
+    ));
     let before = p.a.stats().bytes_sent;
     let f = Frame::new(ProtocolId::GOSSIP, 0, vec![0u8; 10_000]);
     p.a.send(&f).unwrap();
     p.pump();
-    assert!(p.a.stats().bytes_sent - before > 10_000, "sent uncompressed");
+    assert!(
+        p.a.stats().bytes_sent - before > 10_000,
+        "sent uncompressed"
+    );
     assert_eq!(p.frames_at_b(), vec![f]);
 }
 
@@ -472,5 +481,24 @@ fn peer_announcing_a_tiny_frame_limit_is_refused() {
     tiny.limits.max_bytes_len = 100;
     let mut p = Pair::with(config("test"), keys(1), None, Arc::new(tiny), keys(2));
     p.pump();
-    assert!(matches!(closed(&p.a_events), Some(CloseCause::Malformed(_))));
+    assert!(matches!(
+        closed(&p.a_events),
+        Some(CloseCause::Malformed(_))
+    ));
+}
+
+#[test]
+fn small_frames_are_batched_into_shared_records() {
+    let mut p = Pair::new();
+    p.pump();
+    let before = p.a.stats().bytes_sent;
+    let sent: Vec<Frame> = (0..1000).map(|i| Frame::new(ProtocolId::GOSSIP, 1, vec![i as u8; 64])).collect();
+    for f in &sent {
+        p.a.send(f).unwrap();
+    }
+    p.pump();
+    assert_eq!(p.frames_at_b(), sent);
+    // 64 + 3 bytes of frame header each; two records (65 kB each) add 2 × 19 bytes of framing.
+    let per_frame = (p.a.stats().bytes_sent - before) as f64 / 1000.0;
+    assert!(per_frame < 68.0, "{per_frame} bytes per 64-byte frame");
 }
