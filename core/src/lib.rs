@@ -26,6 +26,7 @@ pub mod detector;
 pub mod id;
 pub mod identity;
 pub mod machine;
+pub mod node;
 pub mod rate;
 pub mod rng;
 pub mod session;

@@ -1,0 +1,1 @@
+//! Node (being written).
