@@ -134,6 +134,14 @@ pub struct Session {
 /// suggests for stream transports).
 const LEN_PREFIX: usize = 2;
 
+/// Length of the whole Noise message (prefix included) starting at `buf`, once the prefix is in.
+fn message_len(buf: &[u8]) -> Option<usize> {
+    match buf {
+        [hi, lo, ..] => Some(LEN_PREFIX + usize::from(u16::from_be_bytes([*hi, *lo]))),
+        _ => None,
+    }
+}
+
 /// Smallest frame limit a peer may announce.
 const MIN_PEER_FRAME_LEN: u32 = 1024;
 
@@ -256,14 +264,39 @@ impl Session {
             return;
         }
         self.stats.bytes_received += bytes.len() as u64;
-        self.inbound.extend_from_slice(bytes);
-        while !self.is_closed() && self.inbound.len() >= LEN_PREFIX {
-            let len = usize::from(u16::from_be_bytes([self.inbound[0], self.inbound[1]]));
-            if self.inbound.len() < LEN_PREFIX + len {
-                break;
+        let mut input = bytes;
+        if !self.inbound.is_empty() {
+            // Complete the message begun by an earlier read, copying only what it still lacks:
+            // first its length prefix, then its body.
+            for _ in 0..2 {
+                let want = message_len(&self.inbound).unwrap_or(LEN_PREFIX);
+                let (head, rest) = input.split_at((want - self.inbound.len()).min(input.len()));
+                self.inbound.extend_from_slice(head);
+                input = rest;
             }
-            let message = self.inbound.split_to(LEN_PREFIX + len);
-            self.on_message(now, &message[LEN_PREFIX..]);
+            match message_len(&self.inbound) {
+                Some(len) if self.inbound.len() == len => {
+                    let message = self.inbound.split();
+                    self.on_message(now, &message[LEN_PREFIX..]);
+                }
+                // Still partial, and the whole input is used up.
+                _ => return,
+            }
+        }
+        // Whole messages are decrypted straight from the caller's buffer; only a trailing
+        // partial message is kept.
+        while !self.is_closed() {
+            match message_len(input) {
+                Some(len) if input.len() >= len => {
+                    let (message, rest) = input.split_at(len);
+                    self.on_message(now, &message[LEN_PREFIX..]);
+                    input = rest;
+                }
+                _ => break,
+            }
+        }
+        if !self.is_closed() {
+            self.inbound.extend_from_slice(input);
         }
         self.pump_keepalive(now);
     }

@@ -492,7 +492,9 @@ fn small_frames_are_batched_into_shared_records() {
     let mut p = Pair::new();
     p.pump();
     let before = p.a.stats().bytes_sent;
-    let sent: Vec<Frame> = (0..1000).map(|i| Frame::new(ProtocolId::GOSSIP, 1, vec![i as u8; 64])).collect();
+    let sent: Vec<Frame> = (0..1000)
+        .map(|i| Frame::new(ProtocolId::GOSSIP, 1, vec![i as u8; 64]))
+        .collect();
     for f in &sent {
         p.a.send(f).unwrap();
     }
