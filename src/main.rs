@@ -1,7 +1,8 @@
-//! `starling`: run Starling simulations (and, as the adapters land, real nodes).
+//! `starling`: run Starling simulations, real nodes, and local clusters.
 
 use clap::{Parser, Subcommand};
 
+mod node_cmd;
 mod progress;
 mod sim_cmd;
 
@@ -20,12 +21,22 @@ enum Command {
         #[command(subcommand)]
         scenario: sim_cmd::Scenario,
     },
+    /// Run a real node on TCP (logs with RUST_LOG, e.g. RUST_LOG=info).
+    Node(node_cmd::NodeArgs),
+    /// Start N real nodes on 127.0.0.1 with ephemeral ports and show them connecting.
+    Cluster(node_cmd::ClusterArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Sim { scenario } => sim_cmd::run(scenario),
+        Command::Node(args) => node_cmd::run_node(args),
+        Command::Cluster(args) => node_cmd::run_cluster(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

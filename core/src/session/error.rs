@@ -145,6 +145,9 @@ pub enum CloseCause {
     BadCompression,
     /// The keep-alive declared the peer dead.
     KeepaliveTimeout,
+    /// The transport under the session ended or failed (reset, end of stream, I/O error)
+    /// without a close record. Reported by adapters; the session itself never produces it.
+    ConnectionLost,
 }
 
 impl CloseCause {
@@ -175,6 +178,7 @@ impl CloseCause {
             | CloseCause::OversizeFrame { .. }
             | CloseCause::Malformed(_)
             | CloseCause::BadCompression => CloseCode::ProtocolViolation,
+            CloseCause::ConnectionLost => CloseCode::Normal,
         }
     }
 
@@ -194,6 +198,7 @@ impl CloseCause {
             CloseCause::Malformed(_) => "malformed",
             CloseCause::BadCompression => "bad_compression",
             CloseCause::KeepaliveTimeout => "keepalive_timeout",
+            CloseCause::ConnectionLost => "connection_lost",
         }
     }
 }
@@ -230,6 +235,7 @@ impl fmt::Display for CloseCause {
                 f.write_str("compressed frame does not decompress within the limit")
             }
             CloseCause::KeepaliveTimeout => f.write_str("peer stopped answering heartbeats"),
+            CloseCause::ConnectionLost => f.write_str("connection lost"),
         }
     }
 }

@@ -1,0 +1,116 @@
+//! Talking to a reactor from other threads.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use mio::Waker;
+use starling_core::id::PeerId;
+use starling_core::wire::Frame;
+
+/// What another thread can ask of the reactor.
+#[derive(Debug)]
+pub enum Command {
+    /// Send a frame to a connected peer.
+    Send {
+        /// The addressee.
+        peer: PeerId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Send a frame to every connected peer.
+    Broadcast(Frame),
+    /// Dial an address and keep it connected.
+    Connect {
+        /// Where.
+        addr: SocketAddr,
+        /// Whom we expect there, if known.
+        expected: Option<PeerId>,
+    },
+    /// List the connected peers.
+    Peers(SyncSender<Vec<(PeerId, SocketAddr)>>),
+    /// Close every session and stop the reactor.
+    Shutdown,
+}
+
+/// A cloneable handle to a running reactor: commands go through a bounded channel, and a
+/// `mio::Waker` interrupts the reactor's poll so they are seen at once.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    tx: SyncSender<Command>,
+    waker: Arc<Waker>,
+}
+
+/// Why a command could not be delivered.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The reactor has stopped.
+    Stopped,
+    /// The command queue is full: the reactor is behind. Retry later.
+    Full,
+    /// Waking the reactor failed.
+    Wake(io::Error),
+}
+
+impl std::fmt::Display for HandleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandleError::Stopped => f.write_str("reactor has stopped"),
+            HandleError::Full => f.write_str("reactor command queue is full"),
+            HandleError::Wake(e) => write!(f, "cannot wake reactor: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+impl Handle {
+    pub(crate) fn new(waker: Arc<Waker>, capacity: usize) -> (Handle, Receiver<Command>) {
+        let (tx, rx) = sync_channel(capacity);
+        (Handle { tx, waker }, rx)
+    }
+
+    /// Queues `command` without blocking.
+    pub fn try_command(&self, command: Command) -> Result<(), HandleError> {
+        self.tx.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => HandleError::Full,
+            TrySendError::Disconnected(_) => HandleError::Stopped,
+        })?;
+        self.waker.wake().map_err(HandleError::Wake)
+    }
+
+    /// Queues `command`, waiting while the queue is full.
+    pub fn command(&self, command: Command) -> Result<(), HandleError> {
+        self.tx.send(command).map_err(|_| HandleError::Stopped)?;
+        self.waker.wake().map_err(HandleError::Wake)
+    }
+
+    /// Sends `frame` to `peer`.
+    pub fn send(&self, peer: PeerId, frame: Frame) -> Result<(), HandleError> {
+        self.command(Command::Send { peer, frame })
+    }
+
+    /// Sends `frame` to every connected peer.
+    pub fn broadcast(&self, frame: Frame) -> Result<(), HandleError> {
+        self.command(Command::Broadcast(frame))
+    }
+
+    /// Dials `addr` and keeps it connected.
+    pub fn connect(&self, addr: SocketAddr, expected: Option<PeerId>) -> Result<(), HandleError> {
+        self.command(Command::Connect { addr, expected })
+    }
+
+    /// The connected peers, as the reactor sees them now.
+    pub fn peers(&self) -> Result<Vec<(PeerId, SocketAddr)>, HandleError> {
+        let (tx, rx) = sync_channel(1);
+        self.command(Command::Peers(tx))?;
+        rx.recv().map_err(|_| HandleError::Stopped)
+    }
+
+    /// Asks the reactor to close every session and return from `run`.
+    pub fn shutdown(&self) -> Result<(), HandleError> {
+        self.command(Command::Shutdown)
+    }
+}

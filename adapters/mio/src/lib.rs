@@ -1,0 +1,32 @@
+//! # starling-mio
+//!
+//! Runs a Starling [`Node`](starling_core::node::Node) over TCP on [mio]: one reactor thread
+//! owns the listener, every socket, every [`Session`](starling_core::session::Session) and the
+//! node, and turns readiness into inputs and outputs into writes.
+//!
+//! - **Edge-triggered**: sockets are registered for read and write readiness once; each event is
+//!   followed by reading or writing until `WouldBlock`.
+//! - **Pooled receive buffers** ([`BufferPool`]): fixed-size chunks, recycled once nothing slices
+//!   them, with allocation, hit and miss counters.
+//! - **Vectored writes** from a bounded per-connection queue. Above the high-water mark the
+//!   reactor stops reading from that peer and tells the node ([`NodeEvent::Backpressure`]);
+//!   below the low-water mark it resumes. A peer that never reads stops answering heartbeats and
+//!   its session is closed by the keep-alive.
+//! - **Timers** from `poll_timeout` of the node and of each session.
+//! - **Other threads** talk to the reactor through a cloneable [`Handle`]: a bounded channel
+//!   plus a `mio::Waker`.
+//!
+//! [`NodeEvent::Backpressure`]: starling_core::node::NodeEvent::Backpressure
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod conn;
+mod handle;
+mod pool;
+mod reactor;
+
+pub use config::ReactorConfig;
+pub use handle::{Command, Handle, HandleError};
+pub use pool::{BufferPool, PoolStats};
+pub use reactor::{Reactor, ReactorStats};
