@@ -19,6 +19,14 @@ pub enum Command {
         /// The frame.
         frame: Frame,
     },
+    /// Send several frames to one peer: one command, one wake-up, and the session packs them
+    /// into shared records. For high message rates.
+    SendBatch {
+        /// The addressee.
+        peer: PeerId,
+        /// The frames, in order.
+        frames: Vec<Frame>,
+    },
     /// Send a frame to every connected peer.
     Broadcast(Frame),
     /// Dial an address and keep it connected.
@@ -90,6 +98,11 @@ impl Handle {
     /// Sends `frame` to `peer`.
     pub fn send(&self, peer: PeerId, frame: Frame) -> Result<(), HandleError> {
         self.command(Command::Send { peer, frame })
+    }
+
+    /// Sends `frames` to `peer`, in order, as one command.
+    pub fn send_batch(&self, peer: PeerId, frames: Vec<Frame>) -> Result<(), HandleError> {
+        self.command(Command::SendBatch { peer, frames })
     }
 
     /// Sends `frame` to every connected peer.

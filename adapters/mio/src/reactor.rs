@@ -246,6 +246,16 @@ impl Reactor {
                         tracing::debug!(?peer, error = %e, "send refused");
                     }
                 }
+                Ok(Command::SendBatch { peer, frames }) => {
+                    for frame in frames {
+                        if let Err(e) = self.node.send(now, peer, frame) {
+                            tracing::debug!(?peer, error = %e, "send refused");
+                            break;
+                        }
+                        // Route as we go: the node's output queue holds one frame's work.
+                        self.drain_node(on_event);
+                    }
+                }
                 Ok(Command::Broadcast(frame)) => {
                     self.node.broadcast(now, &frame);
                 }
