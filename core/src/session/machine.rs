@@ -726,7 +726,10 @@ impl Session {
         loop {
             let chunk = (total - sent).min(MAX_CHUNK);
             let last = sent + chunk == total;
+            // Stage the record where snow's copy of it into `outbound` runs at full speed.
+            let from = self.staging_offset(1 + chunk);
             self.scratch.clear();
+            self.scratch.resize(from, 0);
             self.scratch.push(record::frame_header(last, compressed));
             let mut need = chunk;
             while need > 0 {
@@ -740,12 +743,24 @@ impl Session {
                     offset = 0;
                 }
             }
-            self.encrypt_scratch();
+            self.encrypt_scratch_from(from);
             sent += chunk;
             if last {
                 break;
             }
         }
+    }
+
+    /// Where in `scratch` to stage a record of `len` bytes: snow copies the plaintext into the
+    /// message buffer before encrypting it in place, and on x86 that copy runs ~15x slower when
+    /// its destination is 1 to 15 bytes ahead of its source modulo 4 KiB (4K aliasing). The
+    /// destination (after the length prefix in `outbound`) is reserved first so its address is
+    /// known, and the record is staged at the same address modulo 16.
+    fn staging_offset(&mut self, len: usize) -> usize {
+        self.outbound.reserve(LEN_PREFIX + len + TAG_LEN);
+        self.scratch.reserve(len + 16);
+        let dst = self.outbound.as_ptr() as usize + self.outbound.len() + LEN_PREFIX;
+        dst.wrapping_sub(self.scratch.as_ptr() as usize) % 16
     }
 
     /// Encrypts the open batch record, if any.
@@ -761,13 +776,21 @@ impl Session {
 
     /// Encrypts the record in `scratch` into the outbound buffer.
     fn encrypt_scratch(&mut self) {
+        self.encrypt_scratch_from(0)
+    }
+
+    /// Encrypts the record in `scratch[from..]` into the outbound buffer.
+    fn encrypt_scratch_from(&mut self, from: usize) {
         let State::Established(transport) = &mut self.state else {
             return;
         };
         let start = self.outbound.len();
-        let max = self.scratch.len() + TAG_LEN;
+        let max = self.scratch.len() - from + TAG_LEN;
         self.outbound.resize(start + LEN_PREFIX + max, 0);
-        match transport.write_message(&self.scratch, &mut self.outbound[start + LEN_PREFIX..]) {
+        match transport.write_message(
+            &self.scratch[from..],
+            &mut self.outbound[start + LEN_PREFIX..],
+        ) {
             Ok(n) => {
                 self.outbound.truncate(start + LEN_PREFIX + n);
                 // Records are at most MAX_RECORD, so n <= u16::MAX.
