@@ -398,3 +398,21 @@ fn raw_peer_frames_are_delivered() {
     assert!(raw.closed_within(Duration::from_secs(5)));
     a.stop();
 }
+
+#[test]
+fn a_burst_of_small_frames_arrives_complete_and_in_order() {
+    let (a, b) = connected_pair();
+    // Thousands of 64-byte frames share records, so one read delivers hundreds at once.
+    let frames: Vec<Frame> = (0..10_000).map(|i| frame(i, 64)).collect();
+    for chunk in frames.chunks(1000) {
+        b.handle.send_batch(a.peer, chunk.to_vec()).unwrap();
+    }
+    for (i, want) in frames.iter().enumerate() {
+        match a.wait_for("a frame", |e| matches!(e, NodeEvent::Frame { .. })) {
+            NodeEvent::Frame { frame: got, .. } => assert_eq!(&got, want, "frame {i}"),
+            _ => unreachable!(),
+        }
+    }
+    a.stop();
+    b.stop();
+}

@@ -322,10 +322,13 @@ impl Reactor {
 
     /// Hands the session's events to the node, and marks the connection for flushing.
     fn session_events(&mut self, now: Instant, id: ConnId, on_event: &mut impl FnMut(&NodeEvent)) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        while let Some(event) = conn.session.poll_event() {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = conn.session.poll_event() else {
+                break;
+            };
             match event {
                 SessionEvent::Established { peer, .. } => {
                     conn.established_reported = true;
@@ -350,14 +353,14 @@ impl Reactor {
                     } else {
                         self.node.handle_closed(now, id, cause);
                     }
-                    break;
                 }
                 _ => {}
             }
+            // One read can hold a thousand small frames: route each event's outputs before the
+            // next, so the node's bounded output queue never overflows.
+            self.drain_node(on_event);
         }
         self.dirty.push(id);
-        // Node outputs (frames to send, closes) are routed before the flush.
-        self.drain_node(on_event);
     }
 
     fn timers(&mut self, now: Instant, on_event: &mut impl FnMut(&NodeEvent)) {

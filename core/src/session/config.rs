@@ -25,14 +25,15 @@ pub struct RateLimits {
 }
 
 impl Default for RateLimits {
-    /// 1,000 frames and 8 MiB per second, with bursts of 2,000 frames and 16 MiB: above what one
-    /// peer of a blockchain node layer sends in steady state, below what would starve the others.
+    /// 10,000 frames and 16 MiB per second, with bursts of 20,000 frames and 32 MiB: above what
+    /// one peer of a blockchain node layer sends in steady state (transactions, votes, blocks),
+    /// below what would let one peer starve the others. Bulk transfers should raise them.
     fn default() -> Self {
         RateLimits {
-            frames_per_sec: 1_000,
-            frame_burst: 2_000,
-            bytes_per_sec: 8 << 20,
-            byte_burst: 16 << 20,
+            frames_per_sec: 10_000,
+            frame_burst: 20_000,
+            bytes_per_sec: 16 << 20,
+            byte_burst: 32 << 20,
         }
     }
 }
