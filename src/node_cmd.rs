@@ -9,7 +9,7 @@ use clap::Args;
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{Handle, Reactor, ReactorConfig};
+use starling_mio::{Handle, MultiReactor, Reactor, ReactorConfig};
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -28,6 +28,10 @@ pub struct NodeArgs {
     /// Network name; nodes of other networks are refused.
     #[arg(long, default_value = "starling")]
     network: String,
+    /// I/O threads owning sockets and sessions besides the node thread; 0 runs everything on
+    /// one reactor thread.
+    #[arg(long, default_value_t = 0)]
+    io_threads: usize,
 }
 
 #[derive(Args)]
@@ -44,6 +48,50 @@ pub struct ClusterArgs {
     /// Without --json: keep the cluster running this many seconds after it connects.
     #[arg(long, default_value_t = 2.0)]
     linger: f64,
+    /// I/O threads per node besides its node thread; 0 runs each node on one reactor thread.
+    #[arg(long, default_value_t = 0)]
+    io_threads: usize,
+}
+
+/// A node on either runtime, started on its own thread, reporting events to `on_event`.
+pub(crate) enum AnyReactor {
+    Single(Reactor),
+    Multi(MultiReactor),
+}
+
+impl AnyReactor {
+    pub(crate) fn bind(
+        config: ReactorConfig,
+        io_threads: usize,
+    ) -> std::io::Result<(AnyReactor, Handle)> {
+        Ok(match io_threads {
+            0 => {
+                let (r, h) = Reactor::bind(config)?;
+                (AnyReactor::Single(r), h)
+            }
+            n => {
+                let (r, h) = MultiReactor::bind(config, n)?;
+                (AnyReactor::Multi(r), h)
+            }
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        match self {
+            AnyReactor::Single(r) => r.local_addr(),
+            AnyReactor::Multi(r) => r.local_addr(),
+        }
+    }
+
+    pub(crate) fn run(
+        self,
+        on_event: impl FnMut(&NodeEvent),
+    ) -> std::io::Result<starling_mio::ReactorStats> {
+        match self {
+            AnyReactor::Single(r) => r.run(on_event),
+            AnyReactor::Multi(r) => r.run(on_event),
+        }
+    }
 }
 
 fn load_or_create_key(path: &PathBuf) -> Result<Identity, String> {
@@ -91,7 +139,8 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
     let peer_id = keys.identity().peer_id();
     let mut config = ReactorConfig::new(args.listen, keys, &args.network);
     config.bootstrap = args.bootstrap;
-    let (reactor, _handle) = Reactor::bind(config).map_err(|e| format!("{}: {e}", args.listen))?;
+    let (reactor, _handle) =
+        AnyReactor::bind(config, args.io_threads).map_err(|e| format!("{}: {e}", args.listen))?;
     tracing::info!(%peer_id, addr = %reactor.local_addr(), network = %args.network, "node listening");
     println!("node {peer_id} listening on {}", reactor.local_addr());
     let mut connected = 0usize;
@@ -146,7 +195,8 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
         config.bootstrap.dedup();
         // Every node shares 127.0.0.1, so the per-address limit must admit them all.
         config.node.max_per_ip = config.node.max_inbound;
-        let (reactor, handle) = Reactor::bind(config).map_err(|e| e.to_string())?;
+        let (reactor, handle) =
+            AnyReactor::bind(config, args.io_threads).map_err(|e| e.to_string())?;
         let addr = reactor.local_addr();
         first_addr.get_or_insert(addr);
         prev_addr = Some(addr);

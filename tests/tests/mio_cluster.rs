@@ -14,7 +14,7 @@ use starling_core::node::NodeEvent;
 use starling_core::session::{NodeKeys, Session, SessionConfig};
 use starling_core::time::{Duration as VDuration, Instant as VInstant};
 use starling_core::wire::{Frame, ProtocolId};
-use starling_mio::{Handle, Reactor, ReactorConfig, ReactorStats};
+use starling_mio::{Handle, MultiReactor, Reactor, ReactorConfig, ReactorStats};
 
 const NETWORK: &str = "mio-tests";
 const WAIT: Duration = Duration::from_secs(20);
@@ -44,6 +44,26 @@ impl TestNode {
     fn start(config: ReactorConfig) -> TestNode {
         let peer = config.keys.identity().peer_id();
         let (reactor, handle) = Reactor::bind(config).unwrap();
+        let addr = reactor.local_addr();
+        let (tx, events) = channel();
+        let thread = std::thread::spawn(move || {
+            reactor.run(|e| {
+                let _ = tx.send(e.clone());
+            })
+        });
+        TestNode {
+            addr,
+            peer,
+            handle,
+            events,
+            thread: Some(thread),
+        }
+    }
+
+    /// The same node on the multi-reactor: `io_threads` I/O threads plus the node thread.
+    fn start_multi(config: ReactorConfig, io_threads: usize) -> TestNode {
+        let peer = config.keys.identity().peer_id();
+        let (reactor, handle) = MultiReactor::bind(config, io_threads).unwrap();
         let addr = reactor.local_addr();
         let (tx, events) = channel();
         let thread = std::thread::spawn(move || {
@@ -413,6 +433,67 @@ fn a_burst_of_small_frames_arrives_complete_and_in_order() {
             _ => unreachable!(),
         }
     }
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn multi_reactor_nodes_connect_and_exchange_frames_with_single_reactor_nodes() {
+    let a = TestNode::start_multi(test_config(1, vec![]), 2);
+    let b = TestNode::start(test_config(2, vec![a.addr]));
+    let c = TestNode::start_multi(test_config(3, vec![a.addr]), 1);
+    for n in [&b, &c] {
+        n.wait_for("connected", |e| {
+            matches!(e, NodeEvent::PeerConnected { .. })
+        });
+    }
+    // The responder establishes last (it reads the final handshake message): wait for a to see
+    // both before it sends.
+    for _ in 0..2 {
+        a.wait_for("a sees b and c", |e| {
+            matches!(e, NodeEvent::PeerConnected { .. })
+        });
+    }
+    exchange(&b, &a, 100);
+    exchange(&a, &c, 100);
+    exchange(&c, &a, 100);
+    // A burst of small frames through the I/O threads, in order and complete.
+    let frames: Vec<Frame> = (0..10_000).map(|i| frame(i, 64)).collect();
+    for chunk in frames.chunks(1000) {
+        c.handle.send_batch(a.peer, chunk.to_vec()).unwrap();
+    }
+    for (i, want) in frames.iter().enumerate() {
+        let deadline = Instant::now() + WAIT;
+        let got = loop {
+            match a
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(NodeEvent::Frame { frame, .. }) => break frame,
+                Ok(_) => {}
+                Err(_) => panic!("frame {i} never came"),
+            }
+        };
+        assert_eq!(&got, want, "frame {i}");
+    }
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
+
+#[test]
+fn multi_reactor_drops_garbage_peers_and_keeps_serving() {
+    let a = TestNode::start_multi(test_config(1, vec![]), 2);
+    let b = TestNode::start(test_config(2, vec![a.addr]));
+    a.wait_for("b", |e| matches!(e, NodeEvent::PeerConnected { .. }));
+    let mut hostile = TcpStream::connect(a.addr).unwrap();
+    let _ = hostile.write_all(&[0xff; 3000]);
+    exchange(&b, &a, 50);
+    hostile
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(matches!(hostile.read(&mut buf), Ok(0) | Err(_)));
     a.stop();
     b.stop();
 }

@@ -47,7 +47,29 @@ pub enum Command {
 #[derive(Clone, Debug)]
 pub struct Handle {
     tx: SyncSender<Command>,
-    waker: Arc<Waker>,
+    waker: Wake,
+}
+
+/// How a handle interrupts the thread that owns the node.
+#[derive(Clone, Debug)]
+pub(crate) enum Wake {
+    /// The single reactor waits in `mio::Poll`.
+    Mio(Arc<Waker>),
+    /// The multi-reactor's node thread waits on its input channel.
+    Channel(SyncSender<crate::multi::NodeInput>),
+}
+
+impl Wake {
+    fn wake(&self) -> io::Result<()> {
+        match self {
+            Wake::Mio(waker) => waker.wake(),
+            Wake::Channel(tx) => match tx.try_send(crate::multi::NodeInput::Wake) {
+                // A full channel means the node thread has work queued and will look at commands.
+                Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+                Err(TrySendError::Disconnected(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+            },
+        }
+    }
 }
 
 /// Why a command could not be delivered.
@@ -75,7 +97,7 @@ impl std::fmt::Display for HandleError {
 impl std::error::Error for HandleError {}
 
 impl Handle {
-    pub(crate) fn new(waker: Arc<Waker>, capacity: usize) -> (Handle, Receiver<Command>) {
+    pub(crate) fn new(waker: Wake, capacity: usize) -> (Handle, Receiver<Command>) {
         let (tx, rx) = sync_channel(capacity);
         (Handle { tx, waker }, rx)
     }

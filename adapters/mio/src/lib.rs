@@ -15,6 +15,9 @@
 //! - **Timers** from `poll_timeout` of the node and of each session.
 //! - **Other threads** talk to the reactor through a cloneable [`Handle`]: a bounded channel
 //!   plus a `mio::Waker`.
+//! - **Multi-reactor mode** ([`MultiReactor`]): an acceptor thread, N I/O threads owning sockets
+//!   and sessions (handshake, crypto, framing), and the node thread; plaintext frames and
+//!   connection events cross over bounded channels.
 //!
 //! [`NodeEvent::Backpressure`]: starling_core::node::NodeEvent::Backpressure
 #![warn(missing_docs)]
@@ -23,10 +26,13 @@
 mod config;
 mod conn;
 mod handle;
+mod io_thread;
+mod multi;
 mod pool;
 mod reactor;
 
 pub use config::ReactorConfig;
 pub use handle::{Command, Handle, HandleError};
+pub use multi::MultiReactor;
 pub use pool::{BufferPool, PoolStats};
 pub use reactor::{Reactor, ReactorStats};

@@ -16,7 +16,7 @@ use starling_core::session::{
 use starling_core::time::Instant;
 
 use crate::conn::{Conn, ReadOutcome, Side};
-use crate::handle::{Command, Handle};
+use crate::handle::{Command, Handle, Wake};
 use crate::pool::{BufferPool, PoolStats};
 use crate::ReactorConfig;
 
@@ -26,7 +26,8 @@ const WAKER: Token = Token(1);
 const FIRST_CONN: u64 = 16;
 /// How long a closed session's last bytes (its close record) may take to flush before the
 /// socket is dropped anyway.
-const CLOSE_LINGER: starling_core::time::Duration = starling_core::time::Duration::from_secs(2);
+pub(crate) const CLOSE_LINGER: starling_core::time::Duration =
+    starling_core::time::Duration::from_secs(2);
 
 /// Counters a reactor keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (handle, commands) = Handle::new(waker, config.command_queue);
+        let (handle, commands) = Handle::new(Wake::Mio(waker), config.command_queue);
         let origin = std::time::Instant::now();
         let keys = Arc::new(config.keys);
         let mut node = Node::new(
@@ -506,14 +507,14 @@ impl Reactor {
 }
 
 /// 32 bytes from the operating system's CSPRNG, for a session's ephemeral keys.
-fn os_seed() -> [u8; 32] {
+pub(crate) fn os_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     // Without OS randomness no key can be made safely: stopping is the only sound choice.
     getrandom::fill(&mut seed).expect("the operating system's random number generator failed");
     seed
 }
 
-fn os_seed_u64() -> io::Result<u64> {
+pub(crate) fn os_seed_u64() -> io::Result<u64> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(u64::from_le_bytes(b))

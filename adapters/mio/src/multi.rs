@@ -1,0 +1,362 @@
+//! The multi-reactor: an acceptor thread, N I/O threads that own sockets and sessions, and the
+//! node thread that owns the `Node`. Only plaintext frames and connection events cross threads,
+//! over bounded channels; connection `c` lives on I/O thread `c % N`.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
+
+use mio::Waker;
+use starling_core::id::PeerId;
+use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
+use starling_core::session::CloseCause;
+use starling_core::time::Instant;
+use starling_core::wire::Frame;
+
+use crate::handle::{Command, Handle, Wake};
+use crate::io_thread::{IoCommand, IoSetup, IoThread};
+use crate::pool::PoolStats;
+use crate::reactor::os_seed_u64;
+use crate::{ReactorConfig, ReactorStats};
+
+/// Messages into the node thread.
+pub(crate) enum NodeInput {
+    /// A handle queued a command.
+    Wake,
+    /// The acceptor accepted a connection.
+    Incoming {
+        stream: std::net::TcpStream,
+        addr: SocketAddr,
+    },
+    /// An I/O thread reports.
+    Io(IoEvent),
+}
+
+/// What an I/O thread reports about a connection.
+pub(crate) enum IoEvent {
+    Established {
+        conn: ConnId,
+        peer: PeerId,
+    },
+    Frames {
+        conn: ConnId,
+        frames: Vec<Frame>,
+    },
+    Closed {
+        conn: ConnId,
+        cause: CloseCause,
+        dial_failed: Option<SocketAddr>,
+    },
+    Backpressure {
+        conn: ConnId,
+        paused: bool,
+    },
+}
+
+/// Bound on messages waiting for the node thread; I/O threads block beyond it, which stops them
+/// reading sockets: backpressure all the way to the peers.
+const NODE_INPUT_QUEUE: usize = 4096;
+/// Bound on commands waiting for each I/O thread.
+const IO_COMMAND_QUEUE: usize = 4096;
+
+struct IoLink {
+    tx: SyncSender<IoCommand>,
+    waker: Arc<Waker>,
+    thread: JoinHandle<io::Result<PoolStats>>,
+    /// Frames gathered this turn, sent as one command.
+    pending: Vec<(ConnId, Frame)>,
+}
+
+/// A node whose sockets and sessions are spread over I/O threads (see the module docs).
+pub struct MultiReactor {
+    node: Node,
+    local_addr: SocketAddr,
+    inputs: Receiver<NodeInput>,
+    commands: Receiver<Command>,
+    io: Vec<IoLink>,
+    acceptor_listener: Option<TcpListener>,
+    input_tx: SyncSender<NodeInput>,
+    next_conn: ConnId,
+    origin: std::time::Instant,
+    stats: ReactorStats,
+    shutting_down: bool,
+}
+
+impl MultiReactor {
+    /// Binds the listener and starts `io_threads` I/O threads (at least one).
+    pub fn bind(config: ReactorConfig, io_threads: usize) -> io::Result<(MultiReactor, Handle)> {
+        let listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        let (input_tx, inputs) = sync_channel(NODE_INPUT_QUEUE);
+        let (handle, commands) = Handle::new(Wake::Channel(input_tx.clone()), config.command_queue);
+        let origin = std::time::Instant::now();
+        let keys = Arc::new(config.keys);
+        let session = Arc::new(config.session);
+        let mut io = Vec::new();
+        for i in 0..io_threads.max(1) {
+            let setup = IoSetup {
+                session: session.clone(),
+                keys: keys.clone(),
+                high_water: config.high_water,
+                low_water: config.low_water,
+                chunk_size: config.chunk_size,
+                pool_chunks: config.pool_chunks,
+                origin,
+            };
+            let (tx, rx) = sync_channel(IO_COMMAND_QUEUE);
+            let (thread, waker) = IoThread::new(setup, rx, input_tx.clone())?;
+            let thread = std::thread::Builder::new()
+                .name(format!("starling-io-{i}"))
+                .spawn(move || thread.run())?;
+            io.push(IoLink {
+                tx,
+                waker,
+                thread,
+                pending: Vec::new(),
+            });
+        }
+        let mut node = Node::new(
+            config.node,
+            keys.identity().peer_id(),
+            os_seed_u64()?,
+            Instant::ZERO,
+        );
+        for addr in config.bootstrap {
+            node.add_address(Instant::ZERO, addr, None, true)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        }
+        let reactor = MultiReactor {
+            node,
+            local_addr,
+            inputs,
+            commands,
+            io,
+            acceptor_listener: Some(listener),
+            input_tx,
+            next_conn: 1,
+            origin,
+            stats: ReactorStats::default(),
+            shutting_down: false,
+        };
+        Ok((reactor, handle))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs the node thread (this one) until [`Handle::shutdown`]; `on_event` sees every node
+    /// event. The acceptor thread is left blocked in `accept` at shutdown; it ends with the
+    /// process, or at its next connection.
+    pub fn run(mut self, mut on_event: impl FnMut(&NodeEvent)) -> io::Result<ReactorStats> {
+        if let Some(listener) = self.acceptor_listener.take() {
+            let tx = self.input_tx.clone();
+            std::thread::Builder::new()
+                .name("starling-accept".into())
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        let Ok(stream) = stream else { continue };
+                        let Ok(addr) = stream.peer_addr() else {
+                            continue;
+                        };
+                        if tx.send(NodeInput::Incoming { stream, addr }).is_err() {
+                            return;
+                        }
+                    }
+                })?;
+        }
+        loop {
+            self.route(&mut on_event);
+            self.flush_all();
+            if self.shutting_down {
+                break;
+            }
+            let now = self.now();
+            let timeout = self
+                .node
+                .poll_timeout()
+                .map(|d| StdDuration::from_nanos(d.as_nanos().saturating_sub(now.as_nanos())));
+            let first = match timeout {
+                Some(t) => self.inputs.recv_timeout(t),
+                None => self
+                    .inputs
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match first {
+                Ok(input) => self.input(input, &mut on_event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Take what else is waiting, a bounded batch, before routing outputs once.
+            for _ in 0..1024 {
+                match self.inputs.try_recv() {
+                    Ok(input) => self.input(input, &mut on_event),
+                    Err(_) => break,
+                }
+            }
+            self.commands(&mut on_event);
+            let now = self.now();
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+        }
+        let mut pool = PoolStats::default();
+        for link in self.io {
+            let _ = link.tx.send(IoCommand::Shutdown);
+            let _ = link.waker.wake();
+            if let Ok(Ok(stats)) = link.thread.join() {
+                pool.allocations += stats.allocations;
+                pool.hits += stats.hits;
+                pool.misses += stats.misses;
+                pool.dropped += stats.dropped;
+            }
+        }
+        Ok(ReactorStats { pool, ..self.stats })
+    }
+
+    fn io_of(&self, conn: ConnId) -> usize {
+        (conn % self.io.len() as u64) as usize
+    }
+
+    fn input(&mut self, input: NodeInput, on_event: &mut impl FnMut(&NodeEvent)) {
+        let now = self.now();
+        match input {
+            NodeInput::Wake => self.commands(on_event),
+            NodeInput::Incoming { stream, addr } => {
+                let conn = self.next_id();
+                if self.shutting_down || !self.node.handle_incoming(now, conn, addr) {
+                    self.stats.refused += 1;
+                    return;
+                }
+                self.stats.accepted += 1;
+                let io = self.io_of(conn);
+                self.command(io, IoCommand::Adopt { conn, stream, addr });
+            }
+            NodeInput::Io(IoEvent::Established { conn, peer }) => {
+                self.node.handle_established(now, conn, peer)
+            }
+            NodeInput::Io(IoEvent::Frames { conn, frames }) => {
+                for frame in frames {
+                    self.node.handle_frame(now, conn, frame);
+                    // Route as we go, so the node's bounded output queue cannot overflow.
+                    self.route(on_event);
+                }
+            }
+            NodeInput::Io(IoEvent::Closed {
+                conn,
+                cause,
+                dial_failed,
+            }) => match dial_failed {
+                Some(addr) => self.node.handle_dial_failed(now, addr, cause.name()),
+                None => self.node.handle_closed(now, conn, cause),
+            },
+            NodeInput::Io(IoEvent::Backpressure { conn, paused }) => {
+                self.stats.paused += u64::from(paused);
+                self.node.handle_backpressure(now, conn, paused);
+            }
+        }
+        self.route(on_event);
+    }
+
+    fn next_id(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+
+    fn command(&self, io: usize, command: IoCommand) {
+        // An I/O thread that has stopped drops the command with its channel; nothing to do.
+        let _ = self.io[io].tx.send(command);
+        let _ = self.io[io].waker.wake();
+    }
+
+    fn commands(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
+        let now = self.now();
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Send { peer, frame }) => {
+                    let _ = self.node.send(now, peer, frame);
+                }
+                Ok(Command::SendBatch { peer, frames }) => {
+                    for frame in frames {
+                        if self.node.send(now, peer, frame).is_err() {
+                            break;
+                        }
+                        // Frames gather in per-thread batches; the node's queue stays short.
+                        self.route(on_event);
+                    }
+                }
+                Ok(Command::Broadcast(frame)) => {
+                    self.node.broadcast(now, &frame);
+                }
+                Ok(Command::Connect { addr, expected }) => {
+                    let _ = self.node.add_address(now, addr, expected, true);
+                }
+                Ok(Command::Peers(reply)) => {
+                    let _ = reply.try_send(self.node.peers().map(|p| (p.peer, p.addr)).collect());
+                }
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+                    self.shutting_down = true;
+                    return;
+                }
+                Err(TryRecvError::Empty) => return,
+            }
+            self.route(on_event);
+        }
+    }
+
+    /// Routes every node output: dials, frames (batched per I/O thread), closes, events.
+    fn route(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
+        let now = self.now();
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                NodeOutput::Dial { addr, expected } => {
+                    let conn = self.next_id();
+                    self.node.handle_dialed(now, addr, conn);
+                    let io = self.io_of(conn);
+                    self.command(
+                        io,
+                        IoCommand::Dial {
+                            conn,
+                            addr,
+                            expected,
+                        },
+                    );
+                }
+                NodeOutput::Send { conn, frame } => {
+                    let io = self.io_of(conn);
+                    self.io[io].pending.push((conn, frame));
+                }
+                NodeOutput::Close { conn, code } => {
+                    let io = self.io_of(conn);
+                    self.flush_pending(io);
+                    self.command(io, IoCommand::Close { conn, code });
+                }
+                NodeOutput::Event(event) => on_event(&event),
+            }
+        }
+    }
+
+    /// Hands each I/O thread the frames gathered for it this turn, one command each.
+    fn flush_all(&mut self) {
+        for io in 0..self.io.len() {
+            self.flush_pending(io);
+        }
+    }
+
+    fn flush_pending(&mut self, io: usize) {
+        if !self.io[io].pending.is_empty() {
+            let frames = std::mem::take(&mut self.io[io].pending);
+            self.command(io, IoCommand::Send(frames));
+        }
+    }
+}
