@@ -2,9 +2,15 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod node_cmd;
 mod progress;
 mod sim_cmd;
+
+/// Counts allocations per thread, so `starling bench` can show the hot path allocates nothing.
+#[global_allocator]
+static ALLOC: starling_counting_alloc::CountingAlloc =
+    starling_counting_alloc::CountingAlloc::new();
 
 /// Starling: a sans-IO peer-to-peer protocol toolkit.
 #[derive(Parser)]
@@ -25,6 +31,11 @@ enum Command {
     Node(node_cmd::NodeArgs),
     /// Start N real nodes on 127.0.0.1 with ephemeral ports and show them connecting.
     Cluster(node_cmd::ClusterArgs),
+    /// Measure the system: throughput, allocations (`starling bench transport --json`).
+    Bench {
+        #[command(subcommand)]
+        what: bench_cmd::Bench,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim { scenario } => sim_cmd::run(scenario),
         Command::Node(args) => node_cmd::run_node(args),
         Command::Cluster(args) => node_cmd::run_cluster(args),
+        Command::Bench { what } => bench_cmd::run(what),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

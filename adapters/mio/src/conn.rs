@@ -28,6 +28,9 @@ pub(crate) enum Side {
 pub(crate) enum ReadOutcome {
     /// Everything available was read (WouldBlock), or reading is paused.
     Drained,
+    /// One chunk was read and handed to the session; there may be more. The caller delivers
+    /// the session's events before reading on, so the peer's frames flow while it keeps sending.
+    More,
     /// The peer closed its side.
     Eof,
     /// The socket failed.
@@ -71,8 +74,8 @@ impl Conn {
         self.queued + self.session.queued_bytes()
     }
 
-    /// Reads until the socket would block, feeding the session; stops early when paused or
-    /// closed. Edge-triggered readiness requires reading to `WouldBlock`, or no new event comes.
+    /// Reads one chunk into the session. Edge-triggered readiness requires the caller to go on
+    /// until `Drained` (the socket would block), or no new event comes.
     pub(crate) fn read(
         &mut self,
         pool: &mut BufferPool,
@@ -88,7 +91,7 @@ impl Conn {
                 Ok(0) => Some(ReadOutcome::Eof),
                 Ok(n) => {
                     self.session.handle_bytes(now, &chunk[..n]);
-                    None
+                    Some(ReadOutcome::More)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(ReadOutcome::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => None,

@@ -257,13 +257,17 @@ impl IoThread {
     }
 
     fn on_readable(&mut self, now: Instant, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let outcome = conn.read(&mut self.pool, now);
-        self.session_events(now, id);
-        if outcome != ReadOutcome::Drained {
-            self.lost(id);
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let outcome = conn.read(&mut self.pool, now);
+            self.session_events(now, id);
+            match outcome {
+                ReadOutcome::More => {}
+                ReadOutcome::Drained => return,
+                ReadOutcome::Eof | ReadOutcome::Failed(_) => return self.lost(id),
+            }
         }
     }
 

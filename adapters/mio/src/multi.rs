@@ -287,12 +287,11 @@ impl MultiReactor {
                     let _ = self.node.send(now, peer, frame);
                 }
                 Ok(Command::SendBatch { peer, frames }) => {
-                    for frame in frames {
-                        if self.node.send(now, peer, frame).is_err() {
-                            break;
-                        }
-                        // Frames gather in per-thread batches; the node's queue stays short.
-                        self.route(on_event);
+                    if let Ok(conn) = self.node.route_batch(now, peer, frames.len() as u64) {
+                        let io = self.io_of(conn);
+                        self.io[io]
+                            .pending
+                            .extend(frames.into_iter().map(|f| (conn, f)));
                     }
                 }
                 Ok(Command::Broadcast(frame)) => {

@@ -248,13 +248,19 @@ impl Reactor {
                     }
                 }
                 Ok(Command::SendBatch { peer, frames }) => {
-                    for frame in frames {
-                        if let Err(e) = self.node.send(now, peer, frame) {
-                            tracing::debug!(?peer, error = %e, "send refused");
-                            break;
+                    // One routing decision for the batch, then straight into the session.
+                    match self.node.route_batch(now, peer, frames.len() as u64) {
+                        Ok(conn) => {
+                            if let Some(c) = self.conns.get_mut(&conn) {
+                                for frame in &frames {
+                                    if c.session.send(frame).is_err() {
+                                        self.stats.send_refused += 1;
+                                    }
+                                }
+                                self.dirty.push(conn);
+                            }
                         }
-                        // Route as we go: the node's output queue holds one frame's work.
-                        self.drain_node(on_event);
+                        Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
                     }
                 }
                 Ok(Command::Broadcast(frame)) => {
@@ -303,62 +309,69 @@ impl Reactor {
     }
 
     fn on_readable(&mut self, now: Instant, id: ConnId, on_event: &mut impl FnMut(&NodeEvent)) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        match conn.read(&mut self.pool, now) {
-            ReadOutcome::Drained => {}
-            ReadOutcome::Eof => {
-                self.session_events(now, id, on_event);
-                return self.drop_conn(now, id, CloseCause::ConnectionLost);
-            }
-            ReadOutcome::Failed(kind) => {
-                tracing::debug!(id, ?kind, "read failed");
-                self.session_events(now, id, on_event);
-                return self.drop_conn(now, id, CloseCause::ConnectionLost);
-            }
-        }
-        self.session_events(now, id, on_event);
-    }
-
-    /// Hands the session's events to the node, and marks the connection for flushing.
-    fn session_events(&mut self, now: Instant, id: ConnId, on_event: &mut impl FnMut(&NodeEvent)) {
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            let Some(event) = conn.session.poll_event() else {
-                break;
-            };
-            match event {
-                SessionEvent::Established { peer, .. } => {
-                    conn.established_reported = true;
-                    self.node.handle_established(now, id, peer);
+            let outcome = conn.read(&mut self.pool, now);
+            self.session_events(now, id, on_event);
+            match outcome {
+                ReadOutcome::More => {}
+                ReadOutcome::Drained => return,
+                ReadOutcome::Eof => return self.drop_conn(now, id, CloseCause::ConnectionLost),
+                ReadOutcome::Failed(kind) => {
+                    tracing::debug!(id, ?kind, "read failed");
+                    return self.drop_conn(now, id, CloseCause::ConnectionLost);
                 }
-                SessionEvent::Frame(frame) => self.node.handle_frame(now, id, frame),
-                SessionEvent::RateExceeded { peer, dropped } => {
-                    tracing::warn!(?peer, dropped, "peer exceeded its rate limit");
-                }
-                SessionEvent::PeerSuspect { peer } => {
-                    tracing::debug!(?peer, "peer missed heartbeats")
-                }
-                SessionEvent::PeerAlive { peer } => tracing::debug!(?peer, "peer answers again"),
-                SessionEvent::Closed(cause) => {
-                    tracing::debug!(id, addr = %conn.addr, %cause, "session closed");
-                    conn.closing = Some(now + CLOSE_LINGER);
-                    let dial_failed =
-                        matches!(conn.side, Side::Dialled { .. }) && !conn.established_reported;
-                    let addr = conn.addr;
-                    if dial_failed {
-                        self.node.handle_dial_failed(now, addr, cause.name());
-                    } else {
-                        self.node.handle_closed(now, id, cause);
-                    }
-                }
-                _ => {}
             }
-            // One read can hold a thousand small frames: route each event's outputs before the
-            // next, so the node's bounded output queue never overflows.
+        }
+    }
+
+    /// Hands the session's events to the node, and marks the connection for flushing.
+    fn session_events(&mut self, now: Instant, id: ConnId, on_event: &mut impl FnMut(&NodeEvent)) {
+        let mut more = true;
+        while more {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            // A read can hold a thousand small frames. Route the node's outputs after every
+            // 128 events: often enough that its bounded queue (at least 256) cannot overflow,
+            // rarely enough to keep lookups off the per-frame path.
+            for _ in 0..128 {
+                let Some(event) = conn.session.poll_event() else {
+                    more = false;
+                    break;
+                };
+                match event {
+                    SessionEvent::Established { peer, .. } => {
+                        conn.established_reported = true;
+                        self.node.handle_established(now, id, peer);
+                    }
+                    SessionEvent::Frame(frame) => self.node.handle_frame(now, id, frame),
+                    SessionEvent::RateExceeded { peer, dropped } => {
+                        tracing::warn!(?peer, dropped, "peer exceeded its rate limit");
+                    }
+                    SessionEvent::PeerSuspect { peer } => {
+                        tracing::debug!(?peer, "peer missed heartbeats")
+                    }
+                    SessionEvent::PeerAlive { peer } => {
+                        tracing::debug!(?peer, "peer answers again")
+                    }
+                    SessionEvent::Closed(cause) => {
+                        tracing::debug!(id, addr = %conn.addr, %cause, "session closed");
+                        conn.closing = Some(now + CLOSE_LINGER);
+                        let dial_failed =
+                            matches!(conn.side, Side::Dialled { .. }) && !conn.established_reported;
+                        let addr = conn.addr;
+                        if dial_failed {
+                            self.node.handle_dial_failed(now, addr, cause.name());
+                        } else {
+                            self.node.handle_closed(now, id, cause);
+                        }
+                    }
+                    _ => {}
+                }
+            }
             self.drain_node(on_event);
         }
         self.dirty.push(id);
@@ -393,10 +406,13 @@ impl Reactor {
 
     /// Routes the node's outputs: dials, frames to sessions, closes, events to the application.
     fn drain_node(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        // The clock is read only by the outputs that need it: this runs once per frame.
         while let Some(out) = self.node.poll_output() {
             match out {
-                NodeOutput::Dial { addr, expected } => self.dial(now, addr, expected),
+                NodeOutput::Dial { addr, expected } => {
+                    let now = self.now();
+                    self.dial(now, addr, expected)
+                }
                 NodeOutput::Send { conn, frame } => {
                     if let Some(c) = self.conns.get_mut(&conn) {
                         if c.session.send(&frame).is_err() {
@@ -406,6 +422,7 @@ impl Reactor {
                     }
                 }
                 NodeOutput::Close { conn, code } => {
+                    let now = self.now();
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.session.close(code);
                         c.closing = Some(now + CLOSE_LINGER);

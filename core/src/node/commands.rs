@@ -58,6 +58,24 @@ impl Node {
         true
     }
 
+    /// Routes `count` frames to `peer` at once: the checks of [`Node::send`], done once, and the
+    /// connection the adapter should write them on (no output is queued).
+    pub fn route_batch(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        count: u64,
+    ) -> Result<ConnId, NodeError> {
+        let conn = self.conns.active(peer).ok_or(NodeError::NotConnected)?;
+        let c = self.conns.get_mut(conn).ok_or(NodeError::NotConnected)?;
+        if c.paused {
+            return Err(NodeError::Paused);
+        }
+        touch(&mut c.state, now);
+        self.stats.frames_out += count;
+        Ok(conn)
+    }
+
     /// Sends `frame` to `peer` on its established connection.
     pub fn send(&mut self, now: Instant, peer: PeerId, frame: Frame) -> Result<(), NodeError> {
         let cap = self.data_cap();
