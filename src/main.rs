@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod bench_cmd;
+mod bench;
 mod node_cmd;
 mod progress;
 mod sim_cmd;
@@ -34,7 +34,7 @@ enum Command {
     /// Measure the system: throughput, allocations (`starling bench transport --json`).
     Bench {
         #[command(subcommand)]
-        what: bench_cmd::Bench,
+        what: bench::Bench,
     },
 }
 
@@ -48,7 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim { scenario } => sim_cmd::run(scenario),
         Command::Node(args) => node_cmd::run_node(args),
         Command::Cluster(args) => node_cmd::run_cluster(args),
-        Command::Bench { what } => bench_cmd::run(what),
+        Command::Bench { what } => bench::run(what),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
