@@ -1,13 +1,15 @@
 //! One TCP connection: its socket, its session, and its bounded write queue.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use smallvec::SmallVec;
+use starling_core::node::ConnId;
 use starling_core::session::Session;
+use starling_core::time::Instant;
 
 use crate::pool::BufferPool;
 
@@ -21,6 +23,18 @@ pub(crate) enum Side {
     Dialled { connected: bool },
     /// The peer dialled us.
     Accepted,
+}
+
+/// How a flush moved the write queue against its water marks.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Water {
+    /// No change.
+    Steady,
+    /// The queue passed the high-water mark: reading from this peer stops.
+    Paused,
+    /// The queue fell below the low-water mark: reading resumes (and must be retried at once,
+    /// since edge-triggered readiness raised no event while paused).
+    Resumed,
 }
 
 /// What a read pass saw.
@@ -49,7 +63,7 @@ pub(crate) struct Conn {
     pub(crate) paused: bool,
     /// The session is closed: flush what is queued, then drop the connection; give up flushing
     /// at this deadline (a peer that does not read must not hold the socket forever).
-    pub(crate) closing: Option<starling_core::time::Instant>,
+    pub(crate) closing: Option<Instant>,
     /// The node has been told about this connection (incoming accepted or dial reported).
     pub(crate) established_reported: bool,
 }
@@ -76,11 +90,7 @@ impl Conn {
 
     /// Reads one chunk into the session. Edge-triggered readiness requires the caller to go on
     /// until `Drained` (the socket would block), or no new event comes.
-    pub(crate) fn read(
-        &mut self,
-        pool: &mut BufferPool,
-        now: starling_core::time::Instant,
-    ) -> ReadOutcome {
+    pub(crate) fn read(&mut self, pool: &mut BufferPool, now: Instant) -> ReadOutcome {
         loop {
             if self.paused || self.session.is_closed() {
                 return ReadOutcome::Drained;
@@ -165,4 +175,72 @@ impl Conn {
     pub(crate) fn is_flushed(&self) -> bool {
         self.queue.is_empty() && self.session.queued_bytes() == 0
     }
+
+    /// Whether the session is closed and its last bytes are out: the socket can go.
+    pub(crate) fn is_done(&self) -> bool {
+        self.closing.is_some() && self.is_flushed()
+    }
+
+    /// Moves the session's bytes to the socket as far as it takes them, and applies the water
+    /// marks.
+    pub(crate) fn flush(&mut self, high_water: usize, low_water: usize) -> io::Result<Water> {
+        self.pull_transmit(high_water);
+        self.write()?;
+        self.pull_transmit(high_water);
+        let queued = self.queued();
+        Ok(if !self.paused && queued > high_water {
+            self.paused = true;
+            Water::Paused
+        } else if self.paused && queued < low_water {
+            self.paused = false;
+            Water::Resumed
+        } else {
+            Water::Steady
+        })
+    }
+
+    /// On write readiness of a dialled socket: whether the non-blocking connect has finished
+    /// (`Ok(true)`), is still under way (`Ok(false)`), or failed.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        if let Side::Dialled { connected: false } = self.side {
+            // Connected only if no error is pending and the peer address is known.
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => self.side = Side::Dialled { connected: true },
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether this is an outbound connection whose session never got established: its end is
+    /// a failed dial, not a lost peer.
+    pub(crate) fn is_failed_dial(&self) -> bool {
+        matches!(self.side, Side::Dialled { .. }) && !self.established_reported
+    }
+}
+
+/// Connections whose session timer or close linger is due at `now`.
+pub(crate) fn due(conns: &HashMap<ConnId, Conn>, now: Instant) -> (Vec<ConnId>, Vec<ConnId>) {
+    let timers = conns
+        .iter()
+        .filter(|(_, c)| c.session.poll_timeout().is_some_and(|t| t <= now));
+    let lingering = conns
+        .iter()
+        .filter(|(_, c)| c.closing.is_some_and(|t| t <= now));
+    (
+        timers.map(|(id, _)| *id).collect(),
+        lingering.map(|(id, _)| *id).collect(),
+    )
+}
+
+/// The earliest session timer or close linger among `conns`.
+pub(crate) fn next_deadline(conns: &HashMap<ConnId, Conn>) -> Option<Instant> {
+    conns
+        .values()
+        .filter_map(|c| c.closing.or(c.session.poll_timeout()))
+        .min()
 }

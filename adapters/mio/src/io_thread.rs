@@ -18,7 +18,7 @@ use starling_core::session::{
 use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
-use crate::conn::{Conn, ReadOutcome, Side};
+use crate::conn::{self, Conn, ReadOutcome, Side, Water};
 use crate::multi::{IoEvent, NodeInput};
 use crate::pool::{BufferPool, PoolStats};
 use crate::reactor::{os_seed, CLOSE_LINGER};
@@ -112,11 +112,7 @@ impl IoThread {
                 return Ok(self.pool.stats());
             }
             let now = self.now();
-            let deadline = self
-                .conns
-                .values()
-                .filter_map(|c| c.closing.or(c.session.poll_timeout()))
-                .min();
+            let deadline = conn::next_deadline(&self.conns);
             let timeout = deadline
                 .map(|d| StdDuration::from_nanos(d.as_nanos().saturating_sub(now.as_nanos())));
             match self.poll.poll(&mut events, timeout) {
@@ -246,14 +242,11 @@ impl IoThread {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Side::Dialled { connected: false } = conn.side {
-            match (conn.stream.take_error(), conn.stream.peer_addr()) {
-                (Ok(None), Ok(_)) => conn.side = Side::Dialled { connected: true },
-                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return,
-                _ => return self.lost(id),
-            }
+        match conn.finish_connect() {
+            Ok(true) => self.dirty.push(id),
+            Ok(false) => {}
+            Err(_) => self.lost(id),
         }
-        self.dirty.push(id);
     }
 
     fn on_readable(&mut self, now: Instant, id: ConnId) {
@@ -342,26 +335,15 @@ impl IoThread {
     }
 
     fn timers(&mut self, now: Instant) {
-        let due: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.session.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let (due, lingering) = conn::due(&self.conns, now);
+        for id in lingering {
+            self.retire(id);
+        }
         for id in due {
             if let Some(c) = self.conns.get_mut(&id) {
                 c.session.handle_timeout(now);
             }
             self.session_events(now, id);
-        }
-        let lingering: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lingering {
-            self.retire(id);
         }
     }
 
@@ -374,31 +356,26 @@ impl IoThread {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue;
             };
-            conn.pull_transmit(self.setup.high_water);
-            if conn.write().is_err() {
-                self.lost(id);
-                continue;
-            }
-            conn.pull_transmit(self.setup.high_water);
-            let queued = conn.queued();
-            if !conn.paused && queued > self.setup.high_water {
-                conn.paused = true;
-                self.tell(IoEvent::Backpressure {
+            match conn.flush(self.setup.high_water, self.setup.low_water) {
+                Err(_) => {
+                    self.lost(id);
+                    continue;
+                }
+                Ok(Water::Steady) => {}
+                Ok(Water::Paused) => self.tell(IoEvent::Backpressure {
                     conn: id,
                     paused: true,
-                });
-            } else if conn.paused && queued < self.setup.low_water {
-                conn.paused = false;
-                self.tell(IoEvent::Backpressure {
-                    conn: id,
-                    paused: false,
-                });
-                self.on_readable(now, id);
-            }
-            if let Some(conn) = self.conns.get(&id) {
-                if conn.closing.is_some() && conn.is_flushed() {
-                    self.retire(id);
+                }),
+                Ok(Water::Resumed) => {
+                    self.tell(IoEvent::Backpressure {
+                        conn: id,
+                        paused: false,
+                    });
+                    self.on_readable(now, id);
                 }
+            }
+            if self.conns.get(&id).is_some_and(Conn::is_done) {
+                self.retire(id);
             }
         }
         self.dirty = dirty;

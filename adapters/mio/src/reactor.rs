@@ -15,7 +15,7 @@ use starling_core::session::{
 };
 use starling_core::time::Instant;
 
-use crate::conn::{Conn, ReadOutcome, Side};
+use crate::conn::{self, Conn, ReadOutcome, Side, Water};
 use crate::handle::{Command, Handle, Wake};
 use crate::pool::{BufferPool, PoolStats};
 use crate::ReactorConfig;
@@ -179,11 +179,10 @@ impl Reactor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let sessions = self
-            .conns
-            .values()
-            .filter_map(|c| c.closing.or(c.session.poll_timeout()));
-        sessions.chain(self.node.poll_timeout()).min()
+        conn::next_deadline(&self.conns)
+            .into_iter()
+            .chain(self.node.poll_timeout())
+            .min()
     }
 
     fn accept(&mut self, now: Instant) {
@@ -295,17 +294,11 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Side::Dialled { connected: false } = conn.side {
-            // The non-blocking connect finished: successfully only if no error is pending and
-            // the peer address is known.
-            match (conn.stream.take_error(), conn.stream.peer_addr()) {
-                (Ok(None), Ok(_)) => conn.side = Side::Dialled { connected: true },
-                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return,
-                _ => return self.drop_conn(now, id, CloseCause::ConnectionLost),
-            }
+        match conn.finish_connect() {
+            Ok(true) => self.dirty.push(id),
+            Ok(false) => {}
+            Err(_) => self.drop_conn(now, id, CloseCause::ConnectionLost),
         }
-        self.dirty.push(id);
-        let _ = now;
     }
 
     fn on_readable(&mut self, now: Instant, id: ConnId, on_event: &mut impl FnMut(&NodeEvent)) {
@@ -381,21 +374,10 @@ impl Reactor {
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             self.node.handle_timeout(now);
         }
-        let lingering: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.closing.is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let (due, lingering) = conn::due(&self.conns, now);
         for id in lingering {
             self.retire(id);
         }
-        let due: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.session.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
         for id in due {
             if let Some(conn) = self.conns.get_mut(&id) {
                 conn.session.handle_timeout(now);
@@ -474,28 +456,24 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue;
             };
-            conn.pull_transmit(self.high_water);
-            if let Err(e) = conn.write() {
-                tracing::debug!(id, error = %e, "write failed");
-                self.drop_conn(now, id, CloseCause::ConnectionLost);
-                continue;
-            }
-            conn.pull_transmit(self.high_water);
-            let queued = conn.queued();
-            if !conn.paused && queued > self.high_water {
-                conn.paused = true;
-                self.stats.paused += 1;
-                self.node.handle_backpressure(now, id, true);
-            } else if conn.paused && queued < self.low_water {
-                conn.paused = false;
-                self.node.handle_backpressure(now, id, false);
-                // Edge-triggered: data that arrived while paused raised no new event.
-                self.on_readable(now, id, on_event);
-            }
-            if let Some(conn) = self.conns.get(&id) {
-                if conn.closing.is_some() && conn.is_flushed() {
-                    self.retire(id);
+            match conn.flush(self.high_water, self.low_water) {
+                Err(e) => {
+                    tracing::debug!(id, error = %e, "write failed");
+                    self.drop_conn(now, id, CloseCause::ConnectionLost);
+                    continue;
                 }
+                Ok(Water::Steady) => {}
+                Ok(Water::Paused) => {
+                    self.stats.paused += 1;
+                    self.node.handle_backpressure(now, id, true);
+                }
+                Ok(Water::Resumed) => {
+                    self.node.handle_backpressure(now, id, false);
+                    self.on_readable(now, id, on_event);
+                }
+            }
+            if self.conns.get(&id).is_some_and(Conn::is_done) {
+                self.retire(id);
             }
         }
         self.dirty = dirty;
@@ -507,7 +485,7 @@ impl Reactor {
             return;
         };
         if conn.closing.is_none() {
-            if matches!(conn.side, Side::Dialled { .. }) && !conn.established_reported {
+            if conn.is_failed_dial() {
                 self.node.handle_dial_failed(now, conn.addr, cause.name());
             } else {
                 self.node.handle_closed(now, id, cause);
