@@ -246,9 +246,9 @@ impl MultiReactor {
             }
             NodeInput::Io(IoEvent::Frames { conn, frames }) => {
                 for frame in frames {
-                    self.node.handle_frame(now, conn, frame);
-                    // Route as we go, so the node's bounded output queue cannot overflow.
-                    self.route(on_event);
+                    if let Some(event) = self.node.deliver_frame(now, conn, frame) {
+                        on_event(&event);
+                    }
                 }
             }
             NodeInput::Io(IoEvent::Closed {

@@ -68,8 +68,17 @@ impl BufferPool {
     /// Returns a chunk. Kept for reuse if nothing else still refers to its memory and the pool
     /// has room; dropped otherwise.
     pub fn give(&mut self, mut chunk: BytesMut) {
+        if self.free.len() >= self.capacity {
+            self.stats.dropped += 1;
+            return;
+        }
+        if chunk.len() == self.chunk_size {
+            // Untouched (read into, never split): reuse as is, without clearing 64 KiB.
+            self.free.push(chunk);
+            return;
+        }
         chunk.clear();
-        if self.free.len() < self.capacity && chunk.try_reclaim(self.chunk_size) {
+        if chunk.try_reclaim(self.chunk_size) {
             // Reclaimed memory keeps its old (initialised) contents; restore the full length.
             chunk.resize(self.chunk_size, 0);
             self.free.push(chunk);

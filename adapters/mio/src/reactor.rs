@@ -340,7 +340,11 @@ impl Reactor {
                         conn.established_reported = true;
                         self.node.handle_established(now, id, peer);
                     }
-                    SessionEvent::Frame(frame) => self.node.handle_frame(now, id, frame),
+                    SessionEvent::Frame(frame) => {
+                        if let Some(event) = self.node.deliver_frame(now, id, frame) {
+                            on_event(&event);
+                        }
+                    }
                     SessionEvent::RateExceeded { peer, dropped } => {
                         tracing::warn!(?peer, dropped, "peer exceeded its rate limit");
                     }

@@ -209,10 +209,10 @@ impl Node {
         self.pump(now);
     }
 
-    /// A frame arrived on `conn`. Frames of the configured protocols become
-    /// [`NodeEvent::Frame`]; others are dropped and counted. Frames on an unknown or not yet
-    /// established connection are ignored and counted.
-    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+    /// [`Node::handle_frame`] without the output queue: returns the `Frame` event (if the frame
+    /// is delivered) for the caller to hand on at once. Adapters use it on the receive path,
+    /// where every frame would otherwise be pushed to and popped from the queue.
+    pub fn deliver_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) -> Option<NodeEvent> {
         let Some(ConnState::Established {
             peer,
             last_activity,
@@ -220,17 +220,28 @@ impl Node {
         }) = self.conns.get_mut(conn).map(|c| &mut c.state)
         else {
             self.stats.frames_ignored += 1;
-            return;
+            return None;
         };
         *last_activity = now.max(*last_activity);
         let peer = *peer;
         self.stats.frames_in += 1;
         if !self.config.delivers(frame.protocol) {
             self.stats.frames_dropped_unknown_protocol += 1;
-        } else if self.outputs.len() >= self.data_cap() {
-            self.stats.frames_dropped_queue_full += 1;
-        } else {
-            self.event(NodeEvent::Frame { peer, frame });
+            return None;
+        }
+        Some(NodeEvent::Frame { peer, frame })
+    }
+
+    /// A frame arrived on `conn`. Frames of the configured protocols become
+    /// [`NodeEvent::Frame`]; others are dropped and counted. Frames on an unknown or not yet
+    /// established connection are ignored and counted.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if let Some(event) = self.deliver_frame(now, conn, frame) {
+            if self.outputs.len() >= self.data_cap() {
+                self.stats.frames_dropped_queue_full += 1;
+            } else {
+                self.event(event);
+            }
         }
     }
 
