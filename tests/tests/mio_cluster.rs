@@ -42,35 +42,35 @@ fn test_config(seed: u64, bootstrap: Vec<SocketAddr>) -> ReactorConfig {
 
 impl TestNode {
     fn start(config: ReactorConfig) -> TestNode {
-        let peer = config.keys.identity().peer_id();
-        let (reactor, handle) = Reactor::bind(config).unwrap();
-        let addr = reactor.local_addr();
-        let (tx, events) = channel();
-        let thread = std::thread::spawn(move || {
-            reactor.run(|e| {
-                let _ = tx.send(e.clone());
-            })
-        });
-        TestNode {
-            addr,
-            peer,
-            handle,
-            events,
-            thread: Some(thread),
-        }
+        Self::spawn(config, 0)
     }
 
     /// The same node on the multi-reactor: `io_threads` I/O threads plus the node thread.
     fn start_multi(config: ReactorConfig, io_threads: usize) -> TestNode {
+        Self::spawn(config, io_threads)
+    }
+
+    fn spawn(config: ReactorConfig, io_threads: usize) -> TestNode {
         let peer = config.keys.identity().peer_id();
-        let (reactor, handle) = MultiReactor::bind(config, io_threads).unwrap();
-        let addr = reactor.local_addr();
         let (tx, events) = channel();
-        let thread = std::thread::spawn(move || {
-            reactor.run(|e| {
-                let _ = tx.send(e.clone());
-            })
-        });
+        let on_event = move |e: &NodeEvent| {
+            let _ = tx.send(e.clone());
+        };
+        let (addr, handle, thread) = if io_threads == 0 {
+            let (reactor, handle) = Reactor::bind(config).unwrap();
+            (
+                reactor.local_addr(),
+                handle,
+                std::thread::spawn(move || reactor.run(on_event)),
+            )
+        } else {
+            let (reactor, handle) = MultiReactor::bind(config, io_threads).unwrap();
+            (
+                reactor.local_addr(),
+                handle,
+                std::thread::spawn(move || reactor.run(on_event)),
+            )
+        };
         TestNode {
             addr,
             peer,

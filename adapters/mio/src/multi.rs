@@ -19,7 +19,7 @@ use starling_core::wire::Frame;
 use crate::handle::{Command, Handle, Wake};
 use crate::io_thread::{IoCommand, IoSetup, IoThread};
 use crate::pool::PoolStats;
-use crate::reactor::os_seed_u64;
+use crate::reactor::new_node;
 use crate::{ReactorConfig, ReactorStats};
 
 /// Messages into the node thread.
@@ -118,16 +118,7 @@ impl MultiReactor {
                 pending: Vec::new(),
             });
         }
-        let mut node = Node::new(
-            config.node,
-            keys.identity().peer_id(),
-            os_seed_u64()?,
-            Instant::ZERO,
-        );
-        for addr in config.bootstrap {
-            node.add_address(Instant::ZERO, addr, None, true)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        }
+        let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
         let reactor = MultiReactor {
             node,
             local_addr,

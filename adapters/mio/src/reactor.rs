@@ -9,7 +9,8 @@ use std::time::Duration as StdDuration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
+use starling_core::id::PeerId;
+use starling_core::node::{ConnId, Node, NodeConfig, NodeEvent, NodeOutput};
 use starling_core::session::{
     CloseCause, CloseCode, NodeKeys, Session, SessionConfig, SessionEvent,
 };
@@ -77,17 +78,7 @@ impl Reactor {
         let (handle, commands) = Handle::new(Wake::Mio(waker), config.command_queue);
         let origin = std::time::Instant::now();
         let keys = Arc::new(config.keys);
-        let mut node = Node::new(
-            config.node,
-            keys.identity().peer_id(),
-            os_seed_u64()?,
-            Instant::ZERO,
-        );
-        for addr in config.bootstrap {
-            // A bootstrap address that does not fit the address book is a configuration error.
-            node.add_address(Instant::ZERO, addr, None, true)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        }
+        let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
         let reactor = Reactor {
             local_addr: listener.local_addr()?,
             poll,
@@ -421,12 +412,7 @@ impl Reactor {
         }
     }
 
-    fn dial(
-        &mut self,
-        now: Instant,
-        addr: SocketAddr,
-        expected: Option<starling_core::id::PeerId>,
-    ) {
+    fn dial(&mut self, now: Instant, addr: SocketAddr, expected: Option<PeerId>) {
         let id = self.next_id();
         let stream =
             TcpStream::connect(addr).and_then(|mut s| self.register(&mut s, id).map(|()| s));
@@ -513,7 +499,22 @@ pub(crate) fn os_seed() -> [u8; 32] {
     seed
 }
 
-pub(crate) fn os_seed_u64() -> io::Result<u64> {
+/// The node both runtimes host, with its bootstrap addresses in the book.
+pub(crate) fn new_node(
+    config: NodeConfig,
+    local: PeerId,
+    bootstrap: Vec<SocketAddr>,
+) -> io::Result<Node> {
+    let mut node = Node::new(config, local, os_seed_u64()?, Instant::ZERO);
+    for addr in bootstrap {
+        // A bootstrap address that does not fit the address book is a configuration error.
+        node.add_address(Instant::ZERO, addr, None, true)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    }
+    Ok(node)
+}
+
+fn os_seed_u64() -> io::Result<u64> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(u64::from_le_bytes(b))
