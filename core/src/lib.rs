@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod detector;
+pub mod dht;
 pub mod id;
 pub mod identity;
 pub mod machine;

@@ -93,7 +93,7 @@ fuzz_target!(|inputs: Vec<Input>| {
             Input::Dialed { addr: a, conn } => node.handle_dialed(now, addr(a), u64::from(conn)),
             Input::DialFailed { addr: a } => node.handle_dial_failed(now, addr(a), "fuzz"),
             Input::Established { conn, peer: p } => {
-                node.handle_established(now, u64::from(conn), peer(p))
+                node.handle_established(now, u64::from(conn), peer(p), None)
             }
             Input::Frame { conn, protocol } => node.handle_frame(
                 now,

@@ -184,10 +184,10 @@ fn apply(node: &mut Node, model: &mut Model, now: &mut Instant, input: Input) {
                 node.handle_dial_failed(t, a, "refused");
             }
         }
-        Input::Established(c, p) => node.handle_established(t, u64::from(c), peer(p)),
+        Input::Established(c, p) => node.handle_established(t, u64::from(c), peer(p), None),
         Input::EstablishLive(i, p) => {
             if let Some(c) = model.nth_live(i) {
-                node.handle_established(t, c, peer(p));
+                node.handle_established(t, c, peer(p), None);
             }
         }
         Input::Frame(c, pr) => node.handle_frame(t, u64::from(c), frame(pr)),
@@ -274,6 +274,9 @@ fn drain(node: &mut Node, model: &mut Model) -> Result<(), TestCaseError> {
             NodeOutput::Event(NodeEvent::DialFailed { addr, .. }) => {
                 // A requested dial that timed out; other failures were already accounted for.
                 model.pending.remove(&addr);
+            }
+            NodeOutput::Event(NodeEvent::Dht(e)) => {
+                prop_assert!(false, "no DHT is hosted, yet it reported {:?}", e);
             }
         }
     }

@@ -26,9 +26,19 @@ fn payload() -> impl Strategy<Value = HandshakePayload> {
         prop::collection::vec(any::<u16>(), 0..=MAX_PROTOCOLS),
         any::<u32>(),
         any::<bool>(),
+        any::<Option<u16>>(),
     )
         .prop_map(
-            |(version, network, identity_key, signature, protocols, max_frame_len, compression)| {
+            |(
+                version,
+                network,
+                identity_key,
+                signature,
+                protocols,
+                max_frame_len,
+                compression,
+                listen_port,
+            )| {
                 HandshakePayload {
                     version,
                     network_id: NetworkId(network),
@@ -38,6 +48,7 @@ fn payload() -> impl Strategy<Value = HandshakePayload> {
                         protocols: protocols.into_iter().map(ProtocolId).collect(),
                         max_frame_len,
                         compression,
+                        listen_port,
                     },
                 }
             },

@@ -6,7 +6,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use mio::Waker;
-use starling_core::id::PeerId;
+use starling_core::dht::{NodeContact, Record};
+use starling_core::id::{Key, PeerId};
+use starling_core::node::Node;
+use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
 /// What another thread can ask of the reactor.
@@ -38,8 +41,42 @@ pub enum Command {
     },
     /// List the connected peers.
     Peers(SyncSender<Vec<(PeerId, SocketAddr)>>),
+    /// Run a command on the node's DHT (if it hosts one); results arrive as
+    /// `NodeEvent::Dht`.
+    Dht(DhtCommand),
     /// Close every session and stop the reactor.
     Shutdown,
+}
+
+/// A command for the DHT the node hosts (see `NodeConfig::dht`).
+#[derive(Debug)]
+pub enum DhtCommand {
+    /// Join through these contacts (a node that dials a bootstrap address joins by itself).
+    Bootstrap(Vec<NodeContact>),
+    /// Find the k nodes closest to a key.
+    FindNode(Key),
+    /// Fetch a record.
+    Get(Key),
+    /// Store a record at the k closest nodes.
+    Put(Record),
+}
+
+impl DhtCommand {
+    /// Runs the command on `node`'s DHT; a refusal is logged (the caller learns of it by the
+    /// absence of a result event).
+    pub(crate) fn run(self, node: &mut Node, now: Instant) {
+        let outcome = node.with_dht(now, |dht, now| match self {
+            DhtCommand::Bootstrap(seeds) => dht.bootstrap(now, &seeds),
+            DhtCommand::FindNode(key) => dht.find_node(now, key),
+            DhtCommand::Get(key) => dht.get(now, key),
+            DhtCommand::Put(record) => dht.put(now, record),
+        });
+        match outcome {
+            None => tracing::warn!("DHT command ignored: the node hosts no DHT"),
+            Some(Err(e)) => tracing::warn!(error = %e, "DHT command refused"),
+            Some(Ok(_)) => {}
+        }
+    }
 }
 
 /// A cloneable handle to a running reactor: commands go through a bounded channel, and a
@@ -142,6 +179,11 @@ impl Handle {
         let (tx, rx) = sync_channel(1);
         self.command(Command::Peers(tx))?;
         rx.recv().map_err(|_| HandleError::Stopped)
+    }
+
+    /// Runs `command` on the node's DHT; its result arrives as `NodeEvent::Dht`.
+    pub fn dht(&self, command: DhtCommand) -> Result<(), HandleError> {
+        self.command(Command::Dht(command))
     }
 
     /// Asks the reactor to close every session and return from `run`.

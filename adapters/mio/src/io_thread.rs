@@ -274,9 +274,15 @@ impl IoThread {
         while let Some(event) = conn.session.poll_event() {
             match event {
                 SessionEvent::Frame(frame) => frames.push(frame),
-                SessionEvent::Established { peer, .. } => {
+                SessionEvent::Established {
+                    peer, capabilities, ..
+                } => {
                     conn.established_reported = true;
-                    out.push(IoEvent::Established { conn: id, peer });
+                    out.push(IoEvent::Established {
+                        conn: id,
+                        peer,
+                        listen_port: capabilities.listen_port,
+                    });
                 }
                 SessionEvent::Closed(cause) => {
                     conn.closing = Some(now + CLOSE_LINGER);

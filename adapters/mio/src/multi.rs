@@ -40,6 +40,7 @@ pub(crate) enum IoEvent {
     Established {
         conn: ConnId,
         peer: PeerId,
+        listen_port: Option<u16>,
     },
     Frames {
         conn: ConnId,
@@ -94,7 +95,9 @@ impl MultiReactor {
         let (handle, commands) = Handle::new(Wake::Channel(input_tx.clone()), config.command_queue);
         let origin = std::time::Instant::now();
         let keys = Arc::new(config.keys);
-        let session = Arc::new(config.session);
+        let mut session = config.session;
+        session.listen_port.get_or_insert(local_addr.port());
+        let session = Arc::new(session);
         let mut io = Vec::new();
         for i in 0..io_threads.max(1) {
             let setup = IoSetup {
@@ -232,9 +235,11 @@ impl MultiReactor {
                 let io = self.io_of(conn);
                 self.command(io, IoCommand::Adopt { conn, stream, addr });
             }
-            NodeInput::Io(IoEvent::Established { conn, peer }) => {
-                self.node.handle_established(now, conn, peer)
-            }
+            NodeInput::Io(IoEvent::Established {
+                conn,
+                peer,
+                listen_port,
+            }) => self.node.handle_established(now, conn, peer, listen_port),
             NodeInput::Io(IoEvent::Frames { conn, frames }) => {
                 for frame in frames {
                     if let Some(event) = self.node.deliver_frame(now, conn, frame) {
@@ -291,6 +296,7 @@ impl MultiReactor {
                 Ok(Command::Connect { addr, expected }) => {
                     let _ = self.node.add_address(now, addr, expected, true);
                 }
+                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
                 Ok(Command::Peers(reply)) => {
                     let _ = reply.try_send(self.node.peers().map(|p| (p.peer, p.addr)).collect());
                 }

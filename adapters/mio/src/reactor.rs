@@ -79,14 +79,17 @@ impl Reactor {
         let origin = std::time::Instant::now();
         let keys = Arc::new(config.keys);
         let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
+        let local_addr = listener.local_addr()?;
+        let mut session = config.session;
+        session.listen_port.get_or_insert(local_addr.port());
         let reactor = Reactor {
-            local_addr: listener.local_addr()?,
+            local_addr,
             poll,
             listener,
             commands,
             node,
             keys,
-            session_config: Arc::new(config.session),
+            session_config: Arc::new(session),
             conns: HashMap::new(),
             next_conn: FIRST_CONN,
             pool: BufferPool::new(config.chunk_size, config.pool_chunks),
@@ -265,6 +268,7 @@ impl Reactor {
                     let peers = self.node.peers().map(|p| (p.peer, p.addr)).collect();
                     let _ = reply.try_send(peers);
                 }
+                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
                 Ok(Command::Shutdown) => self.shutdown(now),
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => return self.shutdown(now),
@@ -327,9 +331,12 @@ impl Reactor {
                     break;
                 };
                 match event {
-                    SessionEvent::Established { peer, .. } => {
+                    SessionEvent::Established {
+                        peer, capabilities, ..
+                    } => {
                         conn.established_reported = true;
-                        self.node.handle_established(now, id, peer);
+                        self.node
+                            .handle_established(now, id, peer, capabilities.listen_port);
                     }
                     SessionEvent::Frame(frame) => {
                         if let Some(event) = self.node.deliver_frame(now, id, frame) {

@@ -4,6 +4,7 @@
 use core::fmt;
 use core::num::NonZeroU32;
 
+use crate::dht::{DhtConfig, DhtConfigError};
 use crate::time::Duration;
 use crate::wire::ProtocolId;
 
@@ -46,6 +47,9 @@ pub struct NodeConfig {
     /// [`super::NodeEvent::Frame`]; frames of other ids are dropped and counted. Default: the
     /// Starling protocols above the session (DHT, gossip, Raft, PBFT).
     pub protocols: Vec<ProtocolId>,
+    /// Host a Kademlia DHT with this configuration: DHT frames go to it instead of the
+    /// application, and its results come out as [`super::NodeEvent::Dht`]. Default `None`.
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +71,7 @@ impl Default for NodeConfig {
                 ProtocolId::RAFT,
                 ProtocolId::PBFT,
             ],
+            dht: None,
         }
     }
 }
@@ -91,6 +96,8 @@ pub enum NodeConfigError {
     JitterTooLarge(u8),
     /// `max_known_addresses` is zero: no address could be dialled.
     NoAddresses,
+    /// The DHT configuration is invalid.
+    Dht(DhtConfigError),
 }
 
 impl fmt::Display for NodeConfigError {
@@ -112,6 +119,7 @@ impl fmt::Display for NodeConfigError {
                 write!(f, "dial_jitter_percent must be below 100, got {p}")
             }
             NodeConfigError::NoAddresses => f.write_str("max_known_addresses must be at least 1"),
+            NodeConfigError::Dht(e) => write!(f, "dht: {e}"),
         }
     }
 }
@@ -144,6 +152,9 @@ impl NodeConfig {
         }
         if self.max_known_addresses == 0 {
             return Err(NodeConfigError::NoAddresses);
+        }
+        if let Some(dht) = &self.dht {
+            dht.validate().map_err(NodeConfigError::Dht)?;
         }
         Ok(())
     }

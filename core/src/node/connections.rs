@@ -43,6 +43,9 @@ pub(crate) struct Conn {
     pub paused: bool,
     /// Handshaking or established.
     pub state: ConnState,
+    /// Where the peer accepts connections: the dialled address for outbound connections, the
+    /// connection's IP with the port announced in the handshake for inbound ones.
+    pub listen: Option<SocketAddr>,
     /// The instant of this connection's entry in the timer set.
     timer: Instant,
 }
@@ -228,6 +231,7 @@ impl Connections {
 
     fn insert_conn(&mut self, conn: ConnId, addr: SocketAddr, direction: Direction, at: Instant) {
         let c = Conn {
+            listen: None,
             addr,
             direction,
             paused: false,

@@ -6,18 +6,23 @@ use std::net::SocketAddr;
 use super::address_book::{AddressBook, EntryState};
 use super::config::NodeConfig;
 use super::connections::{ConnState, Connections, Timer};
+use super::dht_host::HostedDht;
 use super::output::{ConnId, Direction, NodeEvent, NodeOutput, NodeStats};
+use crate::dht::Dht;
 use crate::id::PeerId;
+use crate::machine::Machine;
 use crate::rng::derive_seed;
 use crate::session::{CloseCause, CloseCode};
 use crate::time::Instant;
-use crate::wire::Frame;
+use crate::wire::{Frame, ProtocolId};
 
 /// The stream of the node's seed that jitters dial backoff.
 const BACKOFF_STREAM: u64 = 1;
+/// The stream of the node's seed that drives the hosted DHT.
+const DHT_STREAM: u64 = 2;
 
 /// The per-process peer manager (see the [module docs](super)).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Node {
     pub(super) config: NodeConfig,
     pub(super) local: PeerId,
@@ -26,6 +31,8 @@ pub struct Node {
     pub(super) outputs: VecDeque<NodeOutput>,
     /// Counters; the gauges are filled in by [`Node::stats`].
     pub(super) stats: NodeStats,
+    /// The Kademlia DHT, when configured.
+    pub(super) dht: Option<Box<HostedDht>>,
 }
 
 impl Node {
@@ -36,13 +43,17 @@ impl Node {
     /// If `config` fails [`NodeConfig::validate`]: a configuration is the programmer's input, not
     /// the network's, so a bad one is a bug to surface at start-up.
     pub fn new(config: NodeConfig, local: PeerId, seed: u64, now: Instant) -> Self {
-        // `now` is part of every machine's constructor; the node schedules nothing at start-up.
-        let _ = now;
         if let Err(e) = config.validate() {
             panic!("invalid NodeConfig: {e}");
         }
         let book = AddressBook::new(&config, derive_seed(seed, BACKOFF_STREAM));
+        let dht = config.dht.map(|dht_config| {
+            let dht = Dht::new(dht_config, *local.key(), derive_seed(seed, DHT_STREAM), now)
+                .expect("validated with the node configuration");
+            Box::new(HostedDht::new(dht))
+        });
         Node {
+            dht,
             config,
             local,
             book,
@@ -123,13 +134,20 @@ impl Node {
         self.pump(now);
     }
 
-    /// The session on `conn` is established with `peer`.
+    /// The session on `conn` is established with `peer`, who announced `listen_port` in its
+    /// handshake (the port it accepts connections on, if any).
     ///
     /// Reports [`NodeEvent::PeerConnected`] unless the connection is closed instead: a
     /// connection to this node itself, an outbound connection that reached another identity than
     /// the one expected, the losing side of a duplicate (see the [module docs](super)), or a
     /// connection the node does not know.
-    pub fn handle_established(&mut self, now: Instant, conn: ConnId, peer: PeerId) {
+    pub fn handle_established(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: PeerId,
+        listen_port: Option<u16>,
+    ) {
         let Some(c) = self.conns.get(conn).copied() else {
             self.stats.stale_events += 1;
             self.close(conn, CloseCode::Normal);
@@ -167,6 +185,13 @@ impl Node {
             }
             self.book.connected(c.addr, peer);
         }
+        let listen = match c.direction {
+            Direction::Outbound => Some(c.addr),
+            Direction::Inbound => listen_port.map(|port| SocketAddr::new(c.addr.ip(), port)),
+        };
+        if let Some(conn) = self.conns.get_mut(conn) {
+            conn.listen = listen;
+        }
         let idle_deadline = now + self.config.idle_timeout;
         match self
             .conns
@@ -183,6 +208,7 @@ impl Node {
                 if c.paused {
                     self.event(NodeEvent::Backpressure { peer, paused: true });
                 }
+                self.dht_connected(now, peer, conn);
             }
             Some((old, old_c)) => {
                 self.stats.duplicates_closed += 1;
@@ -225,6 +251,10 @@ impl Node {
         *last_activity = now.max(*last_activity);
         let peer = *peer;
         self.stats.frames_in += 1;
+        if frame.protocol == ProtocolId::DHT && self.dht.is_some() {
+            self.dht_frame(now, conn, frame);
+            return None;
+        }
         if !self.config.delivers(frame.protocol) {
             self.stats.frames_dropped_unknown_protocol += 1;
             return None;
@@ -298,6 +328,12 @@ impl Node {
                 Timer::Conn(id) => self.conn_timer(now, id),
             }
         }
+        if let Some(hosted) = self.dht.as_mut() {
+            if hosted.dht.poll_timeout().is_some_and(|t| t <= now) {
+                hosted.dht.handle_timeout(now);
+                self.route_dht(now);
+            }
+        }
         self.pump(now);
     }
 
@@ -319,10 +355,11 @@ impl Node {
         } else {
             None
         };
-        match (dial, self.conns.next_timer()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let dht = self.dht.as_ref().and_then(|h| h.dht.poll_timeout());
+        [dial, self.conns.next_timer(), dht]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- internals ---------------------------------------------------------------------------
@@ -399,6 +436,7 @@ impl Node {
 
     /// Records a failed dial of `addr` and reports it.
     pub(super) fn dial_failed(&mut self, now: Instant, addr: SocketAddr) {
+        self.dht_dial_failed(now, addr);
         if let Some(failure) = self.book.dial_failed(now, addr) {
             self.stats.dial_failures += 1;
             self.event(NodeEvent::DialFailed {

@@ -26,7 +26,7 @@
 //! // The adapter dials, runs the handshake, and reports back.
 //! assert_eq!(node.poll_output(), Some(NodeOutput::Dial { addr, expected: Some(bootstrap) }));
 //! node.handle_dialed(now, addr, 1);
-//! node.handle_established(now, 1, bootstrap);
+//! node.handle_established(now, 1, bootstrap, None);
 //! assert!(matches!(
 //!     node.poll_output(),
 //!     Some(NodeOutput::Event(NodeEvent::PeerConnected { peer, .. })) if peer == bootstrap
@@ -85,13 +85,16 @@
 //! cancelling and nothing fires late.
 //!
 //! ## Departures and gaps
-//! - Frames are dispatched by protocol id only; the DHT and gossip machines will plug in above.
+//! - Frames are dispatched by protocol id. With [`NodeConfig::dht`] set, the node hosts the
+//!   Kademlia DHT itself (`dht_host.rs`): DHT frames go to it, its requests go out on the
+//!   node's connections, and its results come out as [`NodeEvent::Dht`].
 //! - No peer scoring or banning yet: failures are counted, not held against an address.
 
 mod address_book;
 mod commands;
 mod config;
 mod connections;
+mod dht_host;
 mod machine;
 mod output;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use core::fmt;
 use std::net::SocketAddr;
 
+use crate::dht::{DhtEvent, NodeContact};
 use crate::id::PeerId;
 use crate::session::{CloseCause, CloseCode};
 use crate::time::Instant;
@@ -100,6 +101,8 @@ pub enum NodeEvent {
         /// book (a non-persistent address out of attempts, or our own address).
         retry_at: Option<Instant>,
     },
+    /// The hosted DHT reports a result (see [`super::NodeConfig::dht`]).
+    Dht(DhtEvent<NodeContact>),
 }
 
 /// One established peer, as listed by [`super::Node::peers`].
@@ -162,6 +165,8 @@ pub struct NodeStats {
     pub stale_events: u64,
     /// Addresses refused because the address book was full.
     pub addresses_refused: u64,
+    /// DHT frames dropped: undecodable, or from a peer whose listen address is unknown.
+    pub dht_frames_dropped: u64,
 }
 
 /// Why a command was refused. The node's state is unchanged.

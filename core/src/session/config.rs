@@ -64,6 +64,9 @@ pub struct SessionConfig {
     pub rate: RateLimits,
     /// Most bytes waiting in the transmit buffer; `send` refuses beyond it (backpressure).
     pub max_queued_bytes: usize,
+    /// The port this node accepts connections on, announced in the handshake so peers can hand
+    /// out its address. `None` for a node that only dials.
+    pub listen_port: Option<u16>,
 }
 
 impl SessionConfig {
@@ -80,6 +83,7 @@ impl SessionConfig {
             keepalive: DetectorConfig::default(),
             rate: RateLimits::default(),
             max_queued_bytes: 4 << 20,
+            listen_port: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl SessionConfig {
             protocols: self.protocols.clone(),
             max_frame_len: self.limits.max_frame_len,
             compression: self.compression,
+            listen_port: self.listen_port,
         }
     }
 

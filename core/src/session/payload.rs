@@ -17,7 +17,8 @@
 //! | `signature` | 64 bytes | ed25519 signature by `identity_key` over [`static_key_binding`] of the sender's Noise static public key |
 //! | `protocols` | list: varint count ≤ [`MAX_PROTOCOLS`], then each id as a varint (`u16`) | the [`ProtocolId`]s the sender speaks |
 //! | `max_frame_len` | varint (`u32`) | the largest frame the sender accepts |
-//! | `flags` | `u8` | bit 0: the sender can decompress LZ4 frames ([`compress_into`](super::compress_into)); bits 1–7 are reserved and ignored |
+//! | `flags` | `u8` | bit 0: the sender can decompress LZ4 frames ([`compress_into`](super::compress_into)); bit 1: a listen port follows; bits 2–7 are reserved and ignored |
+//! | `listen_port` | `u16`, little-endian, only if flag bit 1 is set | the TCP port the sender accepts connections on, so a peer that accepted its connection can tell others where to reach it (the DHT hands out such addresses) |
 //! | extensions | any bytes | ignored by this version |
 //!
 //! The smallest payload (no protocols, `max_frame_len` below 128) is 133 bytes.
@@ -57,6 +58,8 @@ const PROTOCOL_LIST_LIMITS: Limits = Limits {
 
 /// `flags` bit 0: the sender can decompress LZ4 frames.
 const FLAG_COMPRESSION: u8 = 0x01;
+/// Flag bit: a `listen_port` follows the flags.
+const FLAG_LISTEN_PORT: u8 = 0x02;
 
 /// Bytes of the fixed-size head: version, network id, identity key, signature.
 const FIXED_LEN: usize = 2 + 32 + 32 + 64;
@@ -126,6 +129,9 @@ pub struct Capabilities {
     pub max_frame_len: u32,
     /// Whether the node can decompress LZ4 frames. A session compresses only if both sides can.
     pub compression: bool,
+    /// The port the node accepts connections on, if it listens. The address a peer learns for
+    /// it is the connection's IP with this port.
+    pub listen_port: Option<u16>,
 }
 
 /// The payload each side sends inside the Noise XX handshake. See the [module docs](self) for
@@ -159,6 +165,7 @@ impl HandshakePayload {
             + protocols
             + varint_len(u64::from(caps.max_frame_len))
             + 1
+            + if caps.listen_port.is_some() { 2 } else { 0 }
     }
 
     /// Appends the encoded payload to `out`.
@@ -176,11 +183,17 @@ impl HandshakePayload {
             put_varint(out, u64::from(protocol.0));
         }
         put_varint(out, u64::from(caps.max_frame_len));
-        out.put_u8(if caps.compression {
-            FLAG_COMPRESSION
-        } else {
-            0
-        });
+        let mut flags = 0;
+        if caps.compression {
+            flags |= FLAG_COMPRESSION;
+        }
+        if caps.listen_port.is_some() {
+            flags |= FLAG_LISTEN_PORT;
+        }
+        out.put_u8(flags);
+        if let Some(port) = caps.listen_port {
+            out.put_u16_le(port);
+        }
     }
 
     /// Decodes a payload.
@@ -209,6 +222,11 @@ impl HandshakePayload {
         }
         let max_frame_len = get_varint_u32(&mut buf)?;
         let flags = get_u8(&mut buf)?;
+        let listen_port = if flags & FLAG_LISTEN_PORT != 0 {
+            Some(get_u16_le(&mut buf)?)
+        } else {
+            None
+        };
         // Whatever is left in `buf` is a later version's extension: ignored on purpose.
         Ok(HandshakePayload {
             version,
@@ -219,6 +237,7 @@ impl HandshakePayload {
                 protocols,
                 max_frame_len,
                 compression: flags & FLAG_COMPRESSION != 0,
+                listen_port,
             },
         })
     }
@@ -248,6 +267,7 @@ mod tests {
                 protocols: vec![ProtocolId::HEARTBEAT, ProtocolId::DHT, ProtocolId(300)],
                 max_frame_len: 1 << 20,
                 compression: true,
+                listen_port: Some(4001),
             },
         }
     }
@@ -256,6 +276,20 @@ mod tests {
         let mut out = Vec::new();
         payload.encode(&mut out);
         out
+    }
+
+    #[test]
+    fn a_flagged_listen_port_must_be_present() {
+        let bytes = encode(&sample());
+        // Cut the port off: the flag promises two more bytes.
+        let cut = &bytes[..bytes.len() - 2];
+        assert_eq!(
+            HandshakePayload::decode(cut),
+            Err(DecodeError::UnexpectedEnd {
+                needed: 2,
+                remaining: 0
+            })
+        );
     }
 
     #[test]
@@ -270,6 +304,7 @@ mod tests {
             protocols: Vec::new(),
             max_frame_len: 0,
             compression: false,
+            listen_port: None,
         };
         let bytes = encode(&bare);
         assert_eq!(bytes.len(), 133);

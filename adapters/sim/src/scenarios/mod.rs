@@ -1,4 +1,5 @@
 //! Ready-made scenarios: a topology, a fault schedule, counters, and a report.
 
+pub mod dht;
 pub mod handshake;
 pub mod liveness;

@@ -89,8 +89,8 @@ fn simultaneous_dials_keep_the_connection_dialled_by_the_smaller_peer_id() {
         let a_order = if a_first_own { [10, 11] } else { [11, 10] };
         let b_order = if b_first_own { [21, 20] } else { [20, 21] };
         for (ca, cb) in a_order.into_iter().zip(b_order) {
-            p.a.node.handle_established(Instant::ZERO, ca, large);
-            p.b.node.handle_established(Instant::ZERO, cb, small);
+            p.a.node.handle_established(Instant::ZERO, ca, large, None);
+            p.b.node.handle_established(Instant::ZERO, cb, small, None);
         }
         let (ea, eb) = p.settle();
         assert_eq!(
@@ -136,8 +136,8 @@ fn self_dial_is_closed() {
     assert_eq!(h.dials(), vec![own]);
     h.node.handle_dialed(h.now, own, 1);
     assert!(h.node.handle_incoming(h.now, 2, addr(9, 50000)));
-    h.node.handle_established(h.now, 1, me);
-    h.node.handle_established(h.now, 2, me);
+    h.node.handle_established(h.now, 1, me, None);
+    h.node.handle_established(h.now, 2, me, None);
     let out = h.drain();
     assert!(out.contains(&NodeOutput::Close {
         conn: 1,

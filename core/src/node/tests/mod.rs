@@ -84,12 +84,12 @@ impl Harness {
     /// An inbound connection `conn` from `from`, established with `who`.
     fn accept(&mut self, conn: ConnId, from: SocketAddr, who: PeerId) {
         assert!(self.node.handle_incoming(self.now, conn, from));
-        self.node.handle_established(self.now, conn, who);
+        self.node.handle_established(self.now, conn, who, None);
     }
 
     /// The requested dial of `to` connects as `conn` and is established with `who`.
     fn connect(&mut self, to: SocketAddr, conn: ConnId, who: PeerId) {
         self.node.handle_dialed(self.now, to, conn);
-        self.node.handle_established(self.now, conn, who);
+        self.node.handle_established(self.now, conn, who, None);
     }
 }

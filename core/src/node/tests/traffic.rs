@@ -127,7 +127,7 @@ fn events_about_unknown_or_closed_connections_are_ignored() {
     h.node.handle_backpressure(h.now, 5, true);
     h.node.handle_dial_failed(h.now, addr(1, 1), "?");
     h.accept(1, addr(1, 1), peer(1));
-    h.node.handle_established(h.now, 1, peer(2));
+    h.node.handle_established(h.now, 1, peer(2), None);
     assert!(
         !h.node.handle_incoming(h.now, 1, addr(3, 3)),
         "conn id in use"
@@ -140,7 +140,7 @@ fn events_about_unknown_or_closed_connections_are_ignored() {
     assert_eq!(h.node.stats().stale_events, 6);
     assert_eq!(h.node.stats().inbound, 0);
     // An establishment nobody announced is closed rather than left dangling.
-    h.node.handle_established(h.now, 77, peer(3));
+    h.node.handle_established(h.now, 77, peer(3), None);
     assert_eq!(
         h.drain(),
         vec![NodeOutput::Close {

@@ -1,0 +1,373 @@
+//! One iterative lookup: the candidate set, which contact to ask next, and when it is done
+//! (Kademlia §2.3; disjoint paths from S/Kademlia §4.4).
+//!
+//! Candidates are kept sorted by XOR distance to the target. Each path keeps at most `alpha`
+//! queries in flight, always asking the closest candidate it has not asked yet among its `k`
+//! closest that have not failed. A path is finished when those `k` closest have all answered (or
+//! there are no more candidates to ask) and nothing is in flight; the lookup is finished when
+//! every path is. With `d` disjoint paths the seeds are dealt round-robin and a contact belongs to
+//! the path that discovered it first, so no node serves two paths.
+//!
+//! Depth records how a contact was found: seeds from the local table are at depth 1, a contact
+//! first returned by a depth-`d` contact is at depth `d + 1`. The depth of the closest contact
+//! in the result is the lookup's hop count.
+
+use crate::id::{Distance, Key};
+
+use super::contact::Contact;
+
+/// Candidates kept per path beyond `k`: backups for contacts that fail under churn. Bounds the
+/// memory of a lookup whatever peers answer.
+const SPARE_PER_PATH: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    InFlight,
+    Answered,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Candidate<C> {
+    contact: C,
+    distance: Distance,
+    status: Status,
+    depth: u8,
+    path: u8,
+}
+
+/// What a finished lookup cost and how deep it went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LookupStats {
+    /// Discovery depth of the closest contact in the result (0 if the result is empty).
+    pub hops: u8,
+    /// Longest chain of queries that each depended on the previous answer: the deepest contact
+    /// that was queried.
+    pub rounds: u8,
+    /// Requests sent.
+    pub messages: u32,
+    /// Requests that timed out, could not be delivered, or were answered badly.
+    pub failures: u32,
+}
+
+/// The state of one lookup, independent of what it is for (find node, get, put).
+#[derive(Clone, Debug)]
+pub(crate) struct LookupState<C> {
+    target: Key,
+    candidates: Vec<Candidate<C>>,
+    in_flight: Vec<u16>,
+    k: usize,
+    alpha: usize,
+    stats: LookupStats,
+}
+
+impl<C: Contact> LookupState<C> {
+    /// A lookup for `target` starting from `seeds` (any order; the local node must not be among
+    /// them).
+    pub fn new(target: Key, seeds: &[C], k: usize, alpha: usize, paths: usize) -> Self {
+        let paths = paths.clamp(1, usize::from(u8::MAX));
+        let mut lookup = LookupState {
+            target,
+            candidates: Vec::with_capacity(seeds.len().min(k * paths)),
+            in_flight: vec![0; paths],
+            k,
+            alpha,
+            stats: LookupStats::default(),
+        };
+        let mut sorted: Vec<(Distance, C)> = seeds
+            .iter()
+            .map(|c| (c.key().distance(&target), *c))
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sorted.dedup_by(|a, b| a.1 == b.1);
+        for (i, (distance, contact)) in sorted.into_iter().enumerate() {
+            lookup.insert(contact, distance, 1, (i % paths) as u8);
+        }
+        lookup
+    }
+
+    /// The key being looked up.
+    pub fn target(&self) -> &Key {
+        &self.target
+    }
+
+    /// Picks the next contact to query, if any path may send another query now. `may_send` lets
+    /// the caller veto a contact (for example one with too many requests in flight); a vetoed
+    /// contact is skipped this time, not dropped.
+    pub fn next_query(&mut self, mut may_send: impl FnMut(&C) -> bool) -> Option<C> {
+        for path in 0..self.in_flight.len() {
+            if usize::from(self.in_flight[path]) >= self.alpha {
+                continue;
+            }
+            let mut live = 0;
+            for cand in self
+                .candidates
+                .iter_mut()
+                .filter(|c| usize::from(c.path) == path)
+            {
+                if cand.status == Status::Failed {
+                    continue;
+                }
+                live += 1;
+                if live > self.k {
+                    break;
+                }
+                if cand.status == Status::Waiting && may_send(&cand.contact) {
+                    cand.status = Status::InFlight;
+                    self.in_flight[path] += 1;
+                    self.stats.messages += 1;
+                    self.stats.rounds = self.stats.rounds.max(cand.depth);
+                    return Some(cand.contact);
+                }
+            }
+        }
+        None
+    }
+
+    /// `from` answered with `contacts` (already validated by the caller). Contacts equal to
+    /// `local` are ignored. Returns false if `from` was not being queried by this lookup.
+    pub fn on_response(&mut self, from: &C, contacts: &[C], local: &Key) -> bool {
+        let Some(i) = self.position(from) else {
+            return false;
+        };
+        if self.candidates[i].status != Status::InFlight {
+            return false;
+        }
+        let (depth, path) = (self.candidates[i].depth, self.candidates[i].path);
+        self.candidates[i].status = Status::Answered;
+        self.in_flight[usize::from(path)] -= 1;
+        for contact in contacts {
+            let key = contact.key();
+            if &key == local || self.position(contact).is_some() {
+                continue;
+            }
+            self.insert(
+                *contact,
+                key.distance(&self.target),
+                depth.saturating_add(1),
+                path,
+            );
+        }
+        true
+    }
+
+    /// The query to `from` failed. Returns false if `from` was not being queried.
+    pub fn on_failure(&mut self, from: &C) -> bool {
+        let Some(i) = self.position(from) else {
+            return false;
+        };
+        if self.candidates[i].status != Status::InFlight {
+            return false;
+        }
+        self.candidates[i].status = Status::Failed;
+        self.in_flight[usize::from(self.candidates[i].path)] -= 1;
+        self.stats.failures += 1;
+        true
+    }
+
+    /// Queries in flight on all paths.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.iter().map(|&n| usize::from(n)).sum()
+    }
+
+    /// Whether every path has heard from (or given up on) its `k` closest candidates and has
+    /// nothing in flight. A caller whose `may_send` vetoed a candidate should treat "not done,
+    /// nothing in flight, no query possible" as stuck and retry later.
+    pub fn is_done(&self) -> bool {
+        if self.in_flight() > 0 {
+            return false;
+        }
+        (0..self.in_flight.len()).all(|path| {
+            self.candidates
+                .iter()
+                .filter(|c| usize::from(c.path) == path && c.status != Status::Failed)
+                .take(self.k)
+                .all(|c| c.status == Status::Answered)
+        })
+    }
+
+    /// The `k` closest contacts that answered, nearest first, and the lookup's statistics (with
+    /// `hops` set from the nearest one).
+    pub fn finish(&self) -> (Vec<C>, LookupStats) {
+        let answered = self
+            .candidates
+            .iter()
+            .filter(|c| c.status == Status::Answered)
+            .take(self.k);
+        let mut stats = self.stats;
+        let mut result = Vec::with_capacity(self.k);
+        for (i, c) in answered.enumerate() {
+            if i == 0 {
+                stats.hops = c.depth;
+            }
+            result.push(c.contact);
+        }
+        (result, stats)
+    }
+
+    fn position(&self, contact: &C) -> Option<usize> {
+        self.candidates.iter().position(|c| &c.contact == contact)
+    }
+
+    fn insert(&mut self, contact: C, distance: Distance, depth: u8, path: u8) {
+        let at = self.candidates.partition_point(|c| c.distance < distance);
+        let cap = (self.k + SPARE_PER_PATH * self.k / 2) * self.in_flight.len();
+        if at >= cap {
+            return;
+        }
+        self.candidates.insert(
+            at,
+            Candidate {
+                contact,
+                distance,
+                status: Status::Waiting,
+                depth,
+                path,
+            },
+        );
+        if self.candidates.len() > cap {
+            // Drop the farthest; a query in flight to it is forgotten (its answer is ignored).
+            if let Some(dropped) = self.candidates.pop() {
+                if dropped.status == Status::InFlight {
+                    self.in_flight[usize::from(dropped.path)] -= 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::Subnet;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    struct T(u32);
+    impl Contact for T {
+        fn key(&self) -> Key {
+            Key::hash_of(&self.0.to_le_bytes())
+        }
+        fn subnet(&self) -> Option<Subnet> {
+            None
+        }
+    }
+
+    fn brute_closest(target: &Key, all: &[T], k: usize) -> Vec<T> {
+        let mut v = all.to_vec();
+        v.sort_by_key(|c| c.key().distance(target));
+        v.truncate(k);
+        v
+    }
+
+    /// A network where every node knows everyone: a lookup must return the true k closest after
+    /// asking them, with at most alpha queries in flight.
+    #[test]
+    fn finds_true_closest_with_omniscient_peers() {
+        let all: Vec<T> = (1..=300).map(T).collect();
+        let target = Key::hash_of(b"target");
+        let (k, alpha) = (20, 3);
+        let seeds: Vec<T> = all.iter().copied().step_by(37).collect();
+        let mut lookup = LookupState::new(target, &seeds, k, alpha, 1);
+        let local = Key::hash_of(b"local");
+        let mut pending = Vec::new();
+        loop {
+            while let Some(c) = lookup.next_query(|_| true) {
+                pending.push(c);
+                assert!(lookup.in_flight() <= alpha);
+            }
+            let Some(c) = pending.pop() else { break };
+            let answer = brute_closest(&target, &all, k);
+            assert!(lookup.on_response(&c, &answer, &local));
+        }
+        assert!(lookup.is_done());
+        let (result, stats) = lookup.finish();
+        assert_eq!(result, brute_closest(&target, &all, k));
+        assert!(stats.hops >= 1 && stats.hops <= 2, "{stats:?}");
+        assert!(stats.messages as usize >= k);
+    }
+
+    #[test]
+    fn failures_fall_back_to_spares_and_are_counted() {
+        let all: Vec<T> = (1..=100).map(T).collect();
+        let target = Key::hash_of(b"t");
+        let closest = brute_closest(&target, &all, 25);
+        let dead: Vec<T> = closest[..5].to_vec();
+        let mut lookup = LookupState::new(target, &all, 20, 3, 1);
+        let local = Key::hash_of(b"local");
+        let mut pending = Vec::new();
+        loop {
+            while let Some(c) = lookup.next_query(|_| true) {
+                pending.push(c);
+            }
+            let Some(c) = pending.pop() else { break };
+            if dead.contains(&c) {
+                assert!(lookup.on_failure(&c));
+            } else {
+                assert!(lookup.on_response(&c, &[], &local));
+            }
+        }
+        assert!(lookup.is_done());
+        let (result, stats) = lookup.finish();
+        assert_eq!(result, closest[5..].to_vec());
+        assert_eq!(stats.failures, 5);
+    }
+
+    #[test]
+    fn depth_counts_discovery_chain_and_ignores_strangers() {
+        let target = Key::hash_of(b"x");
+        let local = Key::hash_of(b"me");
+        let mut lookup = LookupState::new(target, &[T(1)], 20, 3, 1);
+        let first = lookup.next_query(|_| true).unwrap();
+        assert_eq!(first, T(1));
+        assert!(!lookup.on_response(&T(99), &[T(5)], &local), "not asked");
+        assert!(lookup.on_response(&T(1), &[T(2)], &local));
+        let second = lookup.next_query(|_| true).unwrap();
+        assert!(!lookup.on_response(&T(1), &[], &local), "answered twice");
+        assert!(lookup.on_response(&second, &[T(3)], &local));
+        let third = lookup.next_query(|_| true).unwrap();
+        assert!(lookup.on_response(&third, &[], &local));
+        assert!(lookup.is_done());
+        let (result, stats) = lookup.finish();
+        assert_eq!(result.len(), 3);
+        assert_eq!(stats.rounds, 3);
+        let nearest = brute_closest(&target, &[T(1), T(2), T(3)], 1)[0];
+        let expected_depth = [T(1), T(2), T(3)]
+            .iter()
+            .position(|c| *c == nearest)
+            .unwrap()
+            + 1;
+        assert_eq!(usize::from(stats.hops), expected_depth);
+    }
+
+    #[test]
+    fn disjoint_paths_never_share_a_contact() {
+        let all: Vec<T> = (1..=200).map(T).collect();
+        let target = Key::hash_of(b"d");
+        let local = Key::hash_of(b"local");
+        let seeds: Vec<T> = all[..12].to_vec();
+        let mut lookup = LookupState::new(target, &seeds, 8, 2, 3);
+        let mut asked = std::collections::HashSet::new();
+        let mut pending = Vec::new();
+        loop {
+            while let Some(c) = lookup.next_query(|_| true) {
+                assert!(asked.insert(c), "{c:?} queried twice");
+                pending.push(c);
+            }
+            let Some(c) = pending.pop() else { break };
+            lookup.on_response(&c, &brute_closest(&c.key(), &all, 8), &local);
+        }
+        assert!(lookup.is_done());
+        let paths: Vec<u8> = lookup.candidates.iter().map(|c| c.path).collect();
+        assert!(paths.contains(&0) && paths.contains(&1) && paths.contains(&2));
+    }
+
+    #[test]
+    fn vetoed_contacts_wait_and_the_lookup_stays_open() {
+        let target = Key::hash_of(b"v");
+        let mut lookup = LookupState::new(target, &[T(1), T(2)], 20, 3, 1);
+        assert_eq!(lookup.next_query(|_| false), None);
+        assert!(!lookup.is_done());
+        assert!(lookup.next_query(|_| true).is_some());
+    }
+}

@@ -1,0 +1,160 @@
+//! The Kademlia DHT over real sockets: 50 nodes on loopback join through one bootstrap node,
+//! then find each other and each other's records.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use starling_core::dht::{DhtConfig, DhtEvent, NodeContact, Record};
+use starling_core::id::{Key, PeerId};
+use starling_core::identity::Identity;
+use starling_core::node::NodeEvent;
+use starling_core::session::NodeKeys;
+use starling_mio::{DhtCommand, Handle, Reactor, ReactorConfig, ReactorStats};
+
+const NODES: usize = 50;
+const WAIT: Duration = Duration::from_secs(60);
+
+struct DhtNode {
+    peer: PeerId,
+    handle: Handle,
+    thread: JoinHandle<std::io::Result<ReactorStats>>,
+}
+
+fn config(seed: u64, bootstrap: Vec<SocketAddr>) -> ReactorConfig {
+    let keys = NodeKeys::new(Identity::from_test_seed(seed), [seed as u8; 32]);
+    let mut config = ReactorConfig::new("127.0.0.1:0".parse().unwrap(), keys, "dht-tests");
+    config.bootstrap = bootstrap;
+    // Every node shares 127.0.0.1, and a DHT node may talk to every other one.
+    config.node.max_per_ip = 4 * NODES;
+    config.node.max_inbound = 2 * NODES;
+    config.node.max_outbound = 2 * NODES;
+    config.node.dht = Some(DhtConfig::default());
+    config
+}
+
+/// Starts a node whose DHT events go to `events`, tagged with its index.
+fn start(
+    index: usize,
+    bootstrap: Vec<SocketAddr>,
+    events: &std::sync::mpsc::Sender<(usize, DhtEvent<NodeContact>)>,
+) -> (DhtNode, SocketAddr) {
+    let config = config(index as u64 + 1, bootstrap);
+    let peer = config.keys.identity().peer_id();
+    let (reactor, handle) = Reactor::bind(config).unwrap();
+    let addr = reactor.local_addr();
+    let tx = events.clone();
+    let thread = std::thread::spawn(move || {
+        reactor.run(move |e| {
+            if let NodeEvent::Dht(e) = e {
+                let _ = tx.send((index, e.clone()));
+            }
+        })
+    });
+    (
+        DhtNode {
+            peer,
+            handle,
+            thread,
+        },
+        addr,
+    )
+}
+
+/// Collects `count` events accepted by `pick`, failing after WAIT.
+fn collect<T>(
+    events: &Receiver<(usize, DhtEvent<NodeContact>)>,
+    count: usize,
+    what: &str,
+    mut pick: impl FnMut(usize, DhtEvent<NodeContact>) -> Option<T>,
+) -> Vec<T> {
+    let deadline = Instant::now() + WAIT;
+    let mut out = Vec::new();
+    while out.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok((i, e)) => out.extend(pick(i, e)),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("timed out waiting for {what}: {} of {count}", out.len())
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!("event channel closed"),
+        }
+    }
+    out
+}
+
+#[test]
+fn fifty_nodes_join_find_each_other_and_share_records() {
+    let (tx, events) = channel();
+    let (first, bootstrap) = start(0, vec![], &tx);
+    let mut nodes = vec![first];
+    for i in 1..NODES {
+        nodes.push(start(i, vec![bootstrap], &tx).0);
+    }
+    // Every node but the bootstrap node joins by itself once connected to it.
+    collect(&events, NODES - 1, "joins", |_, e| {
+        matches!(e, DhtEvent::Bootstrapped { .. }).then_some(())
+    });
+
+    // Each node puts a record under its own name.
+    let key_of = |i: usize| Key::hash_of(format!("record-{i}").as_bytes());
+    for (i, node) in nodes.iter().enumerate() {
+        let record = Record {
+            key: key_of(i),
+            value: Bytes::from(format!("value of node {i}")),
+            publisher: node.peer,
+            ttl_secs: 600,
+        };
+        node.handle.dht(DhtCommand::Put(record)).unwrap();
+    }
+    let stored = collect(&events, NODES, "puts", |_, e| match e {
+        DhtEvent::PutDone { stored, .. } => Some(stored),
+        _ => None,
+    });
+    // k = 20 of 50 nodes take each record (some may refuse nothing: all accept).
+    assert!(stored.iter().all(|&s| s >= 15), "stored counts {stored:?}");
+
+    // Node i looks up node i+1's id, and fetches node i+7's record.
+    for (i, node) in nodes.iter().enumerate() {
+        let target = *nodes[(i + 1) % NODES].peer.key();
+        node.handle.dht(DhtCommand::FindNode(target)).unwrap();
+        node.handle
+            .dht(DhtCommand::Get(key_of((i + 7) % NODES)))
+            .unwrap();
+    }
+    let peers: HashMap<Key, PeerId> = nodes.iter().map(|n| (*n.peer.key(), n.peer)).collect();
+    let mut found = 0;
+    let mut got = 0;
+    collect(&events, 2 * NODES, "lookups and gets", |i, e| match e {
+        DhtEvent::LookupDone {
+            target, closest, ..
+        } => {
+            // The closest node to a node's id is that node: it must come first.
+            assert_eq!(
+                closest.first().map(|c| c.peer),
+                peers.get(&target).copied(),
+                "node {i}'s lookup"
+            );
+            assert_eq!(closest.len(), 20);
+            found += 1;
+            Some(())
+        }
+        DhtEvent::GetDone { key, record, .. } => {
+            let want = (i + 7) % NODES;
+            assert_eq!(key, key_of(want));
+            let record = record.unwrap_or_else(|| panic!("node {i} found no record"));
+            assert_eq!(record.value, Bytes::from(format!("value of node {want}")));
+            got += 1;
+            Some(())
+        }
+        _ => None,
+    });
+    assert_eq!((found, got), (NODES, NODES));
+    for node in nodes {
+        node.handle.shutdown().unwrap();
+        node.thread.join().unwrap().unwrap();
+    }
+}
