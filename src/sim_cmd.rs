@@ -36,6 +36,9 @@ pub struct DhtArgs {
     /// Bucket size k.
     #[arg(long, default_value_t = 20)]
     k: usize,
+    /// Join with a self-lookup only, skipping the refresh of farther buckets.
+    #[arg(long)]
+    no_join_refresh: bool,
     /// Milliseconds of virtual time between two joins.
     #[arg(long, default_value_t = 2.0)]
     join_gap_ms: f64,
@@ -123,6 +126,7 @@ fn run_dht(args: DhtArgs) -> Result<(), String> {
     params.churn = args.churn;
     params.dht.disjoint_paths = args.disjoint;
     params.dht.routing.k = args.k;
+    params.dht.join_refresh = !args.no_join_refresh;
     params.join_gap = secs(args.join_gap_ms / 1e3, "join-gap-ms")?;
     let show = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let report = dht::run(&params, &mut |phase, done, total| {
@@ -156,8 +160,8 @@ fn print_dht(r: &DhtReport) {
         r.gets, r.get_success, r.stored_per_put
     );
     println!(
-        "  routing state {} B/node ({:.1} contacts)",
-        r.bytes_per_node, r.contacts_per_node
+        "  routing state {} B/node ({:.1} contacts); {:.0} requests/node sent, {:.0} of them eviction pings",
+        r.bytes_per_node, r.contacts_per_node, r.requests_per_node, r.eviction_pings_per_node
     );
     println!(
         "  simulated {:.1} s in {:.2} s wall: {} events ({:.2} M/s), peak RSS {:.1} MiB, digest {}",

@@ -101,8 +101,9 @@ impl<M> EventQueue<M> {
 
     /// Pops the earliest entry if it is due at or before `until`.
     pub(crate) fn pop_until(&mut self, until: Instant) -> Option<Entry<M>> {
+        let limit = until.as_nanos() / BUCKET_NANOS;
         while self.current.is_empty() {
-            if !self.advance() {
+            if !self.advance(limit) {
                 return None;
             }
         }
@@ -112,14 +113,25 @@ impl<M> EventQueue<M> {
         self.current.pop()
     }
 
-    /// Moves the next non-empty bucket into `current`. False when the queue is empty.
-    fn advance(&mut self) -> bool {
+    /// Moves the next bucket into `current`, never past bucket `limit` (the caller's horizon).
+    /// False when nothing is due by then.
+    ///
+    /// Not moving past the horizon matters: a current bucket ahead of the clock would send
+    /// every later push into `current`, turning the calendar into one large heap.
+    fn advance(&mut self, limit: u64) -> bool {
+        if self.current_bucket >= limit {
+            return false;
+        }
         if self.ring_len == 0 {
-            // Nothing in the ring: jump straight to the overflow's earliest bucket.
+            // Nothing in the ring: jump straight to the overflow's earliest bucket, if due.
             let Some(first) = self.overflow.peek() else {
                 return false;
             };
-            self.current_bucket = first.at.as_nanos() / BUCKET_NANOS - 1;
+            let bucket = first.at.as_nanos() / BUCKET_NANOS;
+            if bucket > limit {
+                return false;
+            }
+            self.current_bucket = bucket - 1;
         }
         self.current_bucket += 1;
         let slot = (self.current_bucket % BUCKETS) as usize;

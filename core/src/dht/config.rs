@@ -38,6 +38,12 @@ pub struct DhtConfig {
     pub default_ttl: Duration,
     /// Records published by this node that are kept for republishing. Default 1024.
     pub max_published: usize,
+    /// After the join lookup, refresh every bucket from the farthest down to the one holding
+    /// the nearest contact (Kademlia §2.3): a lookup for a random key in each fills it with
+    /// contacts that answered, and tells those nodes about us. Costs about log2(n / k) lookups
+    /// per join; without it, far buckets fill only from the traffic the node sees and lookups
+    /// take more hops. Default true.
+    pub join_refresh: bool,
 }
 
 impl Default for DhtConfig {
@@ -55,6 +61,7 @@ impl Default for DhtConfig {
             republish_interval: Duration::from_secs(3600),
             default_ttl: Duration::from_secs(24 * 3600),
             max_published: 1024,
+            join_refresh: true,
         }
     }
 }

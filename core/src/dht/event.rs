@@ -30,7 +30,7 @@ pub enum DhtEvent<C> {
         /// The key asked for.
         key: Key,
         /// The record, if a node (or the local store) held a valid one.
-        record: Option<Record>,
+        record: Option<Box<Record>>,
         /// What the lookup cost.
         stats: LookupStats,
     },

@@ -137,17 +137,19 @@ impl<C: Contact> LookupState<C> {
         let (depth, path) = (self.candidates[i].depth, self.candidates[i].path);
         self.candidates[i].status = Status::Answered;
         self.in_flight[usize::from(path)] -= 1;
+        let child = depth.saturating_add(1);
         for contact in contacts {
-            let key = contact.key();
-            if &key == local || self.position(contact).is_some() {
+            if let Some(j) = self.position(contact) {
+                // Depth is the shortest discovery chain, whatever order answers arrive in.
+                let known = &mut self.candidates[j];
+                known.depth = known.depth.min(child);
                 continue;
             }
-            self.insert(
-                *contact,
-                key.distance(&self.target),
-                depth.saturating_add(1),
-                path,
-            );
+            let key = contact.key();
+            if &key == local {
+                continue;
+            }
+            self.insert(*contact, key.distance(&self.target), child, path);
         }
         true
     }

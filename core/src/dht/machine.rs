@@ -89,6 +89,8 @@ pub struct DhtStats {
     pub misbehaviours: u64,
     /// Answers that named no outstanding request (late, or not from the peer asked).
     pub stray_answers: u64,
+    /// Pings sent to the stale head of a full bucket (ping-before-evict).
+    pub eviction_pings: u64,
 }
 
 /// A Kademlia node: routing table, record store, and the lookups it runs. See the
@@ -206,7 +208,7 @@ impl<C: Contact> Dht<C> {
     /// local store is returned without a lookup.
     pub fn get(&mut self, now: Instant, key: Key) -> Result<LookupId, DhtError> {
         if let Some(record) = self.store.get(now, &key) {
-            let record = record.clone();
+            let record = Box::new(record.clone());
             let id = self.take_lookup_id();
             self.emit(DhtEvent::GetDone {
                 id,
@@ -379,6 +381,15 @@ impl<C: Contact> Dht<C> {
                 stats,
             }),
             Goal::Bootstrap => {
+                if self.config.join_refresh {
+                    // Every bucket in range is "stale" to an idle time of zero.
+                    let buckets: Vec<u8> = self.table.stale_buckets(now, Duration::ZERO).collect();
+                    for index in buckets {
+                        let target = self.table.random_key_in_bucket(index, &mut self.rng);
+                        // Past max_lookups the rest wait for the periodic refresh.
+                        let _ = self.start_lookup(now, target, Goal::Refresh);
+                    }
+                }
                 let contacts = self.table.len();
                 self.emit(DhtEvent::Bootstrapped { contacts });
             }
@@ -399,7 +410,7 @@ impl<C: Contact> Dht<C> {
                 };
                 self.stores.insert(id, round);
                 for to in closest {
-                    let record = record.clone();
+                    let record = Box::new(record.clone());
                     let msg = move |id| DhtMessage::Store { id, record };
                     self.send_request(now, to, Expect::Stored, Purpose::Store(id), msg);
                 }
@@ -489,11 +500,12 @@ impl<C: Contact> Dht<C> {
     /// We heard from `contact`: update the table, and ping the stale head of a full bucket.
     fn observe(&mut self, now: Instant, contact: C) {
         if let Observed::BucketFull { ping: Some(stale) } = self.table.observe(now, contact) {
-            if self.requests.len() < self.config.max_in_flight {
-                self.send_request(now, stale, Expect::Pong, Purpose::EvictionCheck, |id| {
-                    DhtMessage::Ping { id }
-                });
-            }
+            // Sent even past max_in_flight: at most one per bucket is outstanding, and an
+            // unsent ping would leave the bucket waiting for an answer that never comes.
+            self.stats.eviction_pings += 1;
+            self.send_request(now, stale, Expect::Pong, Purpose::EvictionCheck, |id| {
+                DhtMessage::Ping { id }
+            });
         }
     }
 
@@ -522,7 +534,7 @@ impl<C: Contact> Dht<C> {
             }
             DhtMessage::FindValue { id, key } => match self.store.get(now, &key) {
                 Some(record) => {
-                    let record = record.clone();
+                    let record = Box::new(record.clone());
                     let msg = DhtMessage::Value {
                         id,
                         record,
@@ -539,7 +551,7 @@ impl<C: Contact> Dht<C> {
                 let result = if self.validator.validate(&record) == Validation::Reject {
                     StoreResult::Rejected
                 } else {
-                    match self.store.put(now, record) {
+                    match self.store.put(now, *record) {
                         Ok(_) => StoreResult::Accepted,
                         Err(StoreError::ValueTooLarge { .. }) => StoreResult::Rejected,
                         Err(_) => StoreResult::Full,
@@ -554,12 +566,15 @@ impl<C: Contact> Dht<C> {
     /// The `count` contacts closest to `target`, leaving out the asker (it knows itself).
     fn closest_for(&mut self, target: &Key, count: usize, asker: &C) -> Vec<C> {
         self.table.closest(target, count + 1, &mut self.scratch);
-        self.scratch
-            .iter()
-            .filter(|c| *c != asker)
-            .take(count)
-            .copied()
-            .collect()
+        let mut out = Vec::with_capacity(count.min(self.scratch.len()));
+        out.extend(
+            self.scratch
+                .iter()
+                .filter(|c| *c != asker)
+                .take(count)
+                .copied(),
+        );
+        out
     }
 
     fn contacts_valid(&self, contacts: &[C]) -> bool {

@@ -114,8 +114,9 @@ pub enum DhtMessage<C> {
     Value {
         /// The request's id.
         id: RequestId,
-        /// The record.
-        record: Record,
+        /// The record (boxed: it is large and rare, and every message pays for the largest
+        /// variant).
+        record: Box<Record>,
         /// Closer contacts, if the node wants to share them (may be empty).
         contacts: Vec<C>,
     },
@@ -123,8 +124,8 @@ pub enum DhtMessage<C> {
     Store {
         /// Request id.
         id: RequestId,
-        /// The record.
-        record: Record,
+        /// The record (boxed, as in `Value`).
+        record: Box<Record>,
     },
     /// Answer to `Store`.
     Stored {
@@ -344,12 +345,12 @@ impl WireMessage for DhtMessage<NodeContact> {
             },
             VALUE => DhtMessage::Value {
                 id,
-                record: get_record(body, limits)?,
+                record: Box::new(get_record(body, limits)?),
                 contacts: get_contacts(body, limits)?,
             },
             STORE => DhtMessage::Store {
                 id,
-                record: get_record(body, limits)?,
+                record: Box::new(get_record(body, limits)?),
             },
             _ => DhtMessage::Stored {
                 id,
@@ -414,12 +415,12 @@ mod tests {
             },
             DhtMessage::Value {
                 id: 3,
-                record: record(),
+                record: Box::new(record()),
                 contacts,
             },
             DhtMessage::Store {
                 id: 4,
-                record: record(),
+                record: Box::new(record()),
             },
             DhtMessage::Stored {
                 id: 5,

@@ -36,9 +36,8 @@
 //!   record they hold each hour, and do not cache values along the lookup path. Records expire
 //!   at their TTL. This is what most deployed Kademlias (libp2p, BitTorrent's BEP 44) do: it
 //!   bounds the traffic a node generates by what it published, not by what it stores.
-//! - Joining is a self-lookup; farther buckets fill from the traffic the node sees and are
-//!   refreshed when idle for `refresh_interval` (the paper refreshes every bucket beyond the
-//!   nearest neighbour at once, which multiplies join cost by about log n).
+//! - Joining is the paper's: a self-lookup, then a refresh of every bucket beyond the nearest
+//!   neighbour (`join_refresh`, which can be turned off to trade hops for join cost).
 //! - A node dropped for failures is not banned: it re-enters when it is heard from again.
 
 mod config;

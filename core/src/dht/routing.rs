@@ -12,14 +12,19 @@
 //!
 //! ## Policy
 //! - A contact heard from moves to the most-recently-seen end of its bucket.
-//! - A newcomer to a full bucket waits in the bucket's replacement cache (newest kept) while the
-//!   least recently seen entry is pinged; the caller reports the outcome (`observe` on an answer,
-//!   `failed` on silence, which evicts it and promotes the newest replacement). Long-lived
-//!   contacts are kept over newcomers: the paper's observation that nodes up for long stay up.
+//! - A newcomer to a full bucket waits in the bucket's replacement cache (newest kept). If the
+//!   least recently seen entry has not been heard from for `fresh_for`, it is pinged; the caller
+//!   reports the outcome (`observe` on an answer, `failed` on silence, which evicts it and
+//!   promotes the newest replacement). Long-lived contacts are kept over newcomers: the paper's
+//!   observation that nodes up for long stay up. Not pinging contacts heard from recently is
+//!   BitTorrent's rule (BEP 5, "good" nodes): in a busy network the paper's rule would ping on
+//!   nearly every message from a stranger.
 //! - After `max_failures` failed requests in a row a contact is dropped the same way.
 //! - Diversity: at most `max_per_subnet_bucket` contacts of one subnet ([`Subnet`]) in a bucket
-//!   and `max_per_subnet_table` in the table. Counted by scanning (a bucket holds k, the table a
-//!   few hundred), so the limits cost no memory.
+//!   and `max_per_subnet_table` in the table. The bucket is scanned; the table-wide count is
+//!   first read from a 64-slot counting sketch (subnets hashed to slots), which can only
+//!   overcount, so a scan of the whole table (cold memory, one cache miss per bucket) is needed
+//!   only when the sketch says the limit may be reached.
 
 use core::fmt;
 
@@ -42,6 +47,9 @@ pub struct RoutingConfig {
     pub max_per_subnet_table: usize,
     /// Failed requests in a row after which a contact is dropped. Default 3.
     pub max_failures: u8,
+    /// A contact heard from within this long is not pinged before a newcomer may evict it.
+    /// Default 15 min.
+    pub fresh_for: Duration,
 }
 
 impl Default for RoutingConfig {
@@ -52,6 +60,7 @@ impl Default for RoutingConfig {
             max_per_subnet_bucket: 2,
             max_per_subnet_table: 10,
             max_failures: 3,
+            fresh_for: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -133,6 +142,12 @@ pub enum Failure<C> {
 struct Entry<C> {
     contact: C,
     failures: u8,
+    /// When last heard from, in whole seconds of the caller's clock (4 bytes, not 8).
+    seen: u32,
+}
+
+fn secs(t: Instant) -> u32 {
+    u32::try_from(t.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
 }
 
 #[derive(Clone, Debug)]
@@ -165,6 +180,14 @@ pub struct RoutingTable<C> {
     /// Indexed by leading zeros of the distance (0 = the farthest half of the keyspace).
     buckets: Vec<Bucket<C>>,
     len: usize,
+    /// Contacts per subnet hash slot: an upper bound on any one subnet's count.
+    sketch: [u16; SKETCH_SLOTS],
+}
+
+const SKETCH_SLOTS: usize = 64;
+
+fn slot(subnet: Subnet) -> usize {
+    (subnet.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
 }
 
 fn depth(local: &Key, key: &Key) -> Option<usize> {
@@ -180,6 +203,7 @@ impl<C: Contact> RoutingTable<C> {
             config,
             buckets: Vec::new(),
             len: 0,
+            sketch: [0; SKETCH_SLOTS],
         }
     }
 
@@ -224,26 +248,34 @@ impl<C: Contact> RoutingTable<C> {
             .map_or(0, |b| b.entries.len())
     }
 
-    fn subnet_counts(&self, subnet: Subnet, bucket: usize) -> (usize, usize) {
-        let mut in_bucket = 0;
-        let mut in_table = 0;
-        for (d, b) in self.buckets.iter().enumerate() {
-            for e in &b.entries {
-                if e.contact.subnet() == Some(subnet) {
-                    in_table += 1;
-                    in_bucket += usize::from(d == bucket);
-                }
-            }
-        }
-        (in_bucket, in_table)
-    }
-
     fn fits_subnet_limits(&self, contact: &C, bucket: usize) -> bool {
         let Some(subnet) = contact.subnet() else {
             return true;
         };
-        let (in_bucket, in_table) = self.subnet_counts(subnet, bucket);
-        in_bucket < self.config.max_per_subnet_bucket && in_table < self.config.max_per_subnet_table
+        let same = |c: &C| c.subnet() == Some(subnet);
+        let in_bucket = self.buckets[bucket]
+            .entries
+            .iter()
+            .filter(|e| same(&e.contact))
+            .count();
+        if in_bucket >= self.config.max_per_subnet_bucket {
+            return false;
+        }
+        if usize::from(self.sketch[slot(subnet)]) < self.config.max_per_subnet_table {
+            return true;
+        }
+        self.iter().filter(|c| same(c)).count() < self.config.max_per_subnet_table
+    }
+
+    fn count_subnet(&mut self, contact: &C, added: bool) {
+        if let Some(subnet) = contact.subnet() {
+            let n = &mut self.sketch[slot(subnet)];
+            *n = if added {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            };
+        }
     }
 
     /// We heard from `contact` (a request from it, or its answer to ours). See [`Observed`].
@@ -259,6 +291,7 @@ impl<C: Contact> RoutingTable<C> {
         if let Some(pos) = bucket.entries.iter().position(|e| e.contact == contact) {
             let mut entry = bucket.entries.remove(pos);
             entry.failures = 0;
+            entry.seen = secs(now);
             bucket.entries.push(entry);
             bucket.last_touched = now;
             if bucket.pinging == Some(contact) {
@@ -266,42 +299,50 @@ impl<C: Contact> RoutingTable<C> {
             }
             return Observed::Refreshed;
         }
+        let replacements = self.config.replacements;
+        if self.buckets[d].entries.len() >= k {
+            // Full: the newcomer waits in the cache (subnet limits are checked on promotion).
+            let bucket = &mut self.buckets[d];
+            if replacements > 0 {
+                bucket.replacements.retain(|c| c != &contact);
+                if bucket.replacements.len() >= replacements {
+                    bucket.replacements.remove(0);
+                }
+                bucket.replacements.push(contact);
+            }
+            let head = bucket.entries[0];
+            let fresh = head.failures == 0
+                && u64::from(secs(now).saturating_sub(head.seen)) * 1_000_000_000
+                    < self.config.fresh_for.as_nanos();
+            let ping = match bucket.pinging {
+                Some(_) => None,
+                None if fresh => None,
+                None => {
+                    bucket.pinging = Some(head.contact);
+                    Some(head.contact)
+                }
+            };
+            return Observed::BucketFull { ping };
+        }
         if !self.fits_subnet_limits(&contact, d) {
             return Observed::SubnetLimit;
         }
-        let replacements = self.config.replacements;
         let bucket = &mut self.buckets[d];
-        if bucket.entries.len() < k {
-            if bucket.entries.len() == bucket.entries.capacity() {
-                // Grow by doubling but never past k: most buckets stay small or stop at k.
-                let more = bucket.entries.len().max(2).min(k - bucket.entries.len());
-                bucket.entries.reserve_exact(more);
-            }
-            bucket.entries.push(Entry {
-                contact,
-                failures: 0,
-            });
-            bucket.replacements.retain(|c| c != &contact);
-            bucket.last_touched = now;
-            self.len += 1;
-            return Observed::Inserted;
+        if bucket.entries.len() == bucket.entries.capacity() {
+            // Grow by doubling but never past k: most buckets stay small or stop at k.
+            let more = bucket.entries.len().max(2).min(k - bucket.entries.len());
+            bucket.entries.reserve_exact(more);
         }
-        if replacements > 0 {
-            bucket.replacements.retain(|c| c != &contact);
-            if bucket.replacements.len() >= replacements {
-                bucket.replacements.remove(0);
-            }
-            bucket.replacements.push(contact);
-        }
-        let ping = match bucket.pinging {
-            Some(_) => None,
-            None => {
-                let stale = bucket.entries[0].contact;
-                bucket.pinging = Some(stale);
-                Some(stale)
-            }
-        };
-        Observed::BucketFull { ping }
+        bucket.entries.push(Entry {
+            contact,
+            failures: 0,
+            seen: secs(now),
+        });
+        bucket.replacements.retain(|c| c != &contact);
+        bucket.last_touched = now;
+        self.len += 1;
+        self.count_subnet(&contact, true);
+        Observed::Inserted
     }
 
     /// A request to `contact` failed (timed out, undeliverable, answered badly). See
@@ -345,12 +386,16 @@ impl<C: Contact> RoutingTable<C> {
     /// Removes entry `pos` of bucket `d` and promotes the newest replacement that fits the
     /// subnet limits.
     fn evict(&mut self, d: usize, pos: usize) -> Option<C> {
+        // When a replacement was last heard from is not recorded: it counts as never, so it is
+        // pinged before a newcomer may take its place.
+        let seen = 0;
         let bucket = &mut self.buckets[d];
         let gone = bucket.entries.remove(pos).contact;
         if bucket.pinging == Some(gone) {
             bucket.pinging = None;
         }
         self.len -= 1;
+        self.count_subnet(&gone, false);
         let mut i = self.buckets[d].replacements.len();
         while i > 0 {
             i -= 1;
@@ -361,8 +406,10 @@ impl<C: Contact> RoutingTable<C> {
                 bucket.entries.push(Entry {
                     contact: candidate,
                     failures: 0,
+                    seen,
                 });
                 self.len += 1;
+                self.count_subnet(&candidate, true);
                 return Some(candidate);
             }
         }
@@ -373,44 +420,47 @@ impl<C: Contact> RoutingTable<C> {
     /// recent failures are included: they are dropped after `max_failures`, and a lookup copes
     /// with a few silent ones anyway.
     ///
-    /// Visits only the buckets it needs: contacts in the target's own bucket share more leading
-    /// bits with it than anyone else; then come the buckets nearer to us than the target (all at
-    /// the same distance class, sorted together); then the farther buckets, nearest first.
+    /// Buckets are visited in distance order, so only those needed are touched (and only their
+    /// contacts' keys computed). Let `x = local ^ target` and `t` its leading zeros. Contacts of
+    /// bucket depth `t` agree with the target on bit `t`: they are the nearest. A contact at
+    /// depth `i < t` differs from the target first at bit `i`, so shallower is farther. A contact
+    /// at depth `i > t` differs first at bit `t`, like every other such contact; between two of
+    /// them, at depths `i < j`, the one at `i` flips bit `i` of `x` and the other keeps it, so it
+    /// is nearer exactly when bit `i` of `x` is set. Hence the order: depth `t`; then depths
+    /// `i > t` with bit `i` of `x` set, shallow to deep; then those with the bit clear, deep to
+    /// shallow; then depths `t - 1` down to 0.
     pub fn closest(&self, target: &Key, count: usize, out: &mut Vec<C>) {
         out.clear();
         if count == 0 {
             return;
         }
+        let x = self.local.distance(target);
+        let x = x.as_bytes();
+        let bit = |i: usize| x[i / 8] & (0x80 >> (i % 8)) != 0;
         let t = self.local.distance(target).leading_zeros() as usize;
-        let mut scratch: Vec<(Distance, C)> = Vec::new();
-        let take = |scratch: &mut Vec<(Distance, C)>, out: &mut Vec<C>| {
-            scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (_, c) in scratch.drain(..) {
-                if out.len() == count {
-                    break;
-                }
-                out.push(c);
-            }
-            scratch.clear();
-        };
-        let dist = |c: &C| c.key().distance(target);
-        if let Some(b) = self.buckets.get(t) {
-            scratch.extend(b.entries.iter().map(|e| (dist(&e.contact), e.contact)));
-            take(&mut scratch, out);
-        }
-        if out.len() < count {
-            for b in self.buckets.iter().skip(t + 1) {
-                scratch.extend(b.entries.iter().map(|e| (dist(&e.contact), e.contact)));
-            }
-            take(&mut scratch, out);
-        }
-        for d in (0..t.min(self.buckets.len())).rev() {
+        let n = self.buckets.len();
+        let deeper = (t + 1).min(n)..n;
+        let order = (t < n)
+            .then_some(t)
+            .into_iter()
+            .chain(deeper.clone().filter(|&i| bit(i)))
+            .chain(deeper.rev().filter(|&i| !bit(i)))
+            .chain((0..t.min(n)).rev());
+        let mut scratch: Vec<(Distance, C)> = Vec::with_capacity(self.config.k);
+        for d in order {
             if out.len() >= count {
                 break;
             }
-            let b = &self.buckets[d];
-            scratch.extend(b.entries.iter().map(|e| (dist(&e.contact), e.contact)));
-            take(&mut scratch, out);
+            let entries = &self.buckets[d].entries;
+            scratch.clear();
+            scratch.extend(
+                entries
+                    .iter()
+                    .map(|e| (e.contact.key().distance(target), e.contact)),
+            );
+            scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let room = count - out.len();
+            out.extend(scratch.iter().take(room).map(|(_, c)| *c));
         }
     }
 

@@ -31,6 +31,7 @@ fn unlimited() -> RoutingConfig {
     RoutingConfig {
         max_per_subnet_bucket: usize::MAX,
         max_per_subnet_table: usize::MAX,
+        fresh_for: Duration::ZERO,
         ..RoutingConfig::default()
     }
 }
@@ -61,6 +62,30 @@ fn rejects_itself_and_fills_to_k() {
         Observed::BucketFull { ping: None }
     );
     assert!(!table.contains(&contacts[20]));
+}
+
+#[test]
+fn fresh_heads_are_not_pinged() {
+    let config = RoutingConfig {
+        fresh_for: Duration::from_secs(60),
+        ..unlimited()
+    };
+    let mut table = RoutingTable::<T>::new(local(), config);
+    let t0 = Instant::ZERO;
+    let c = in_bucket(255, 22);
+    for x in &c[..20] {
+        table.observe(t0, *x);
+    }
+    let soon = t0 + Duration::from_secs(59);
+    assert_eq!(
+        table.observe(soon, c[20]),
+        Observed::BucketFull { ping: None }
+    );
+    let later = t0 + Duration::from_secs(60);
+    assert_eq!(
+        table.observe(later, c[21]),
+        Observed::BucketFull { ping: Some(c[0]) }
+    );
 }
 
 #[test]
@@ -206,6 +231,7 @@ fn random_operations_keep_the_invariants() {
             max_per_subnet_bucket: 2,
             max_per_subnet_table: 5,
             max_failures: 2,
+            fresh_for: Duration::from_millis(500),
         };
         let mut table = RoutingTable::<T>::new(local(), config);
         let mut now = Instant::ZERO;
