@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use starling_core::dht::{DhtConfig, DhtEvent};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
@@ -32,6 +33,10 @@ pub struct NodeArgs {
     /// one reactor thread.
     #[arg(long, default_value_t = 0)]
     io_threads: usize,
+    /// Do not host the Kademlia DHT (by default the node joins it through its first bootstrap
+    /// peer and answers DHT requests).
+    #[arg(long)]
+    no_dht: bool,
 }
 
 #[derive(Args)]
@@ -51,6 +56,10 @@ pub struct ClusterArgs {
     /// I/O threads per node besides its node thread; 0 runs each node on one reactor thread.
     #[arg(long, default_value_t = 0)]
     io_threads: usize,
+    /// Host the Kademlia DHT on every node; the cluster then also waits until every node but
+    /// the first has joined it (the JSON line gains `dht_joined`).
+    #[arg(long)]
+    dht: bool,
 }
 
 /// A node on either runtime, started on its own thread, reporting events to `on_event`.
@@ -139,6 +148,9 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
     let peer_id = keys.identity().peer_id();
     let mut config = ReactorConfig::new(args.listen, keys, &args.network);
     config.bootstrap = args.bootstrap;
+    if !args.no_dht {
+        config.node.dht = Some(DhtConfig::default());
+    }
     let (reactor, _handle) =
         AnyReactor::bind(config, args.io_threads).map_err(|e| format!("{}: {e}", args.listen))?;
     tracing::info!(%peer_id, addr = %reactor.local_addr(), network = %args.network, "node listening");
@@ -161,6 +173,9 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
             NodeEvent::DialFailed { addr, attempts, .. } => {
                 tracing::warn!(%addr, attempts, "dial failed")
             }
+            NodeEvent::Dht(DhtEvent::Bootstrapped { contacts }) => {
+                tracing::info!(contacts, "joined the DHT")
+            }
             other => tracing::debug!(?other, "event"),
         })
         .map_err(|e| e.to_string())?;
@@ -171,6 +186,7 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
 enum Report {
     Up(usize),
     Down(usize),
+    Joined(usize),
 }
 
 pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
@@ -195,6 +211,9 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
         config.bootstrap.dedup();
         // Every node shares 127.0.0.1, so the per-address limit must admit them all.
         config.node.max_per_ip = config.node.max_inbound;
+        if args.dht {
+            config.node.dht = Some(DhtConfig::default());
+        }
         let (reactor, handle) =
             AnyReactor::bind(config, args.io_threads).map_err(|e| e.to_string())?;
         let addr = reactor.local_addr();
@@ -215,6 +234,9 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
                 NodeEvent::PeerDisconnected { .. } => {
                     let _ = tx.send(Report::Down(i));
                 }
+                NodeEvent::Dht(DhtEvent::Bootstrapped { .. }) => {
+                    let _ = tx.send(Report::Joined(i));
+                }
                 _ => {}
             })
         }));
@@ -222,6 +244,9 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
     }
     drop(tx);
     let mut sessions = vec![0u32; args.nodes as usize];
+    let mut joined = vec![false; args.nodes as usize];
+    // The first node has no one to join through: it fills its table from the others' requests.
+    let all_joined = |joined: &[bool]| !args.dht || joined.iter().skip(1).all(|j| *j);
     let deadline = started + Duration::from_secs_f64(args.timeout.max(0.0));
     let mut connected_at = None;
     while connected_at.is_none() {
@@ -234,9 +259,10 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
                 }
             }
             Ok(Report::Down(i)) => sessions[i] = sessions[i].saturating_sub(1),
+            Ok(Report::Joined(i)) => joined[i] = true,
             Err(_) => break,
         }
-        if sessions.iter().all(|s| *s > 0) {
+        if sessions.iter().all(|s| *s > 0) && all_joined(&joined) {
             connected_at = Some(started.elapsed());
         }
     }
@@ -246,6 +272,7 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
             match r {
                 Report::Up(i) => sessions[i] += 1,
                 Report::Down(i) => sessions[i] = sessions[i].saturating_sub(1),
+                Report::Joined(i) => joined[i] = true,
             }
         }
     }
@@ -258,12 +285,15 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
     let connected = sessions.iter().filter(|s| **s > 0).count();
     let total: u32 = sessions.iter().sum();
     if args.json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "nodes": args.nodes,
             "connected": connected,
             "sessions": total / 2,
             "ms_to_connect": connected_at.map(|d| d.as_millis() as u64),
         });
+        if args.dht {
+            report["dht_joined"] = joined.iter().filter(|j| **j).count().into();
+        }
         println!("{report}");
     } else {
         println!(
@@ -275,8 +305,10 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
     match connected_at {
         Some(_) => Ok(()),
         None => Err(format!(
-            "only {connected} of {} nodes connected within {} s",
-            args.nodes, args.timeout
+            "only {connected} of {} nodes connected ({} joined the DHT) within {} s",
+            args.nodes,
+            joined.iter().filter(|j| **j).count(),
+            args.timeout
         )),
     }
 }
