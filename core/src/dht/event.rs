@@ -67,7 +67,7 @@ pub enum DhtEvent<C> {
 pub enum Misbehaviour {
     /// An answer of the wrong kind for the request it names.
     WrongAnswer,
-    /// More than k contacts, duplicates, or the asking node itself among them.
+    /// More than `answer_size` contacts, duplicates, or the asking node itself among them.
     BadContacts,
     /// A record for another key than the one asked, or one the validator rejected.
     BadRecord,

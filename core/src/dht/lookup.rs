@@ -18,7 +18,7 @@ use super::contact::Contact;
 
 /// Candidates kept per path beyond `k`: backups for contacts that fail under churn. Bounds the
 /// memory of a lookup whatever peers answer.
-const SPARE_PER_PATH: usize = 2;
+const SPARE_PER_PATH: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
@@ -79,7 +79,7 @@ impl<C: Contact> LookupState<C> {
             .iter()
             .map(|c| (c.key().distance(&target), *c))
             .collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_unstable_by_key(|a| a.0);
         sorted.dedup_by(|a, b| a.1 == b.1);
         for (i, (distance, contact)) in sorted.into_iter().enumerate() {
             lookup.insert(contact, distance, 1, (i % paths) as u8);

@@ -525,7 +525,7 @@ impl<C: Contact> Dht<C> {
 
     fn handle_request(&mut self, now: Instant, from: C, msg: DhtMessage<C>) {
         self.observe(now, from);
-        let k = self.config.routing.k;
+        let k = self.config.answer_size;
         match msg {
             DhtMessage::Ping { id } => self.answer(from, DhtMessage::Pong { id }),
             DhtMessage::FindNode { id, target } => {
@@ -553,8 +553,9 @@ impl<C: Contact> Dht<C> {
                 } else {
                     match self.store.put(now, *record) {
                         Ok(_) => StoreResult::Accepted,
-                        Err(StoreError::ValueTooLarge { .. }) => StoreResult::Rejected,
-                        Err(_) => StoreResult::Full,
+                        Err(StoreError::Full { .. }) => StoreResult::Full,
+                        // Too large, or a TTL of zero: the record itself is unacceptable.
+                        Err(_) => StoreResult::Rejected,
                     }
                 };
                 self.answer(from, DhtMessage::Stored { id, result });
@@ -578,7 +579,7 @@ impl<C: Contact> Dht<C> {
     }
 
     fn contacts_valid(&self, contacts: &[C]) -> bool {
-        if contacts.len() > self.config.routing.k {
+        if contacts.len() > self.config.answer_size {
             return false;
         }
         for (i, c) in contacts.iter().enumerate() {

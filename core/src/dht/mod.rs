@@ -13,7 +13,7 @@
 //! received puts its sender in the table.
 //!
 //! A lookup asks α contacts at a time, always the closest it has not asked, and ends when the
-//! k closest it has seen have all answered or failed ([`lookup`](self::lookup) module docs).
+//! k closest it has seen have all answered or failed (`lookup.rs` explains the details).
 //! `put` runs a lookup and stores the record at the k closest; `get` runs a lookup that stops at
 //! the first valid record. `bootstrap` joins through seed nodes with a lookup for the node's own
 //! key.
@@ -27,9 +27,9 @@
 //! ## Bounds
 //! Requests in flight (total and per peer), lookups running, candidates per lookup (3k per
 //! path), records stored (count and bytes) and records republished are all bounded by
-//! [`DhtConfig`]; answers are checked (at most k contacts, distinct, not the asker; records
-//! must match the key asked and pass the validator) and a bad answer counts as a failure of the
-//! peer in the routing table, which drops it after `max_failures`.
+//! [`DhtConfig`]; answers are checked (at most `answer_size` contacts, distinct, not the
+//! asker; records must match the key asked and pass the validator) and a bad answer counts as a
+//! failure of the peer in the routing table, which drops it after `max_failures`.
 //!
 //! ## Departures from the paper
 //! - Only the publisher republishes its records (hourly); nodes do not re-replicate every
@@ -38,6 +38,9 @@
 //!   bounds the traffic a node generates by what it published, not by what it stores.
 //! - Joining is the paper's: a self-lookup, then a refresh of every bucket beyond the nearest
 //!   neighbour (`join_refresh`, which can be turned off to trade hops for join cost).
+//! - Answers carry up to `answer_size` contacts (default 1.5k) instead of k, so lookups still
+//!   find the k closest live nodes when the nearest entries of every table include nodes that
+//!   died unnoticed (see [`DhtConfig::answer_size`]).
 //! - A node dropped for failures is not banned: it re-enters when it is heard from again.
 
 mod config;

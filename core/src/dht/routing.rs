@@ -1,34 +1,47 @@
-//! The Kademlia routing table (Maymounkov & Mazières §2.2, §2.4): up to k contacts per distance
-//! range, least recently seen first, with ping-before-evict, a replacement cache per bucket, and
-//! IP-diversity limits.
-//!
-//! ## Layout
-//! A contact at XOR distance d from us goes to bucket `255 - leading_zeros(d)`. Half the
-//! keyspace falls in bucket 255, a quarter in 254, and so on, so a table of n contacts in a
-//! network of N nodes uses only the ~log2(N/k) + a few highest buckets. Buckets are therefore
-//! stored by leading-zero count in a vector grown to the deepest bucket in use, not as 256
-//! fixed slots, and each entry is just the contact and a failure count: with 4-byte simulator
-//! handles, a full table costs a few KiB.
+//! The Kademlia routing table (Maymounkov & Mazières 2002, §2.2 and §2.4): at most k contacts
+//! per distance range, ordered by when they were last heard from, with ping-before-evict, a
+//! replacement cache per bucket, and IP-diversity limits against eclipse attacks.
 //!
 //! ## Policy
-//! - A contact heard from moves to the most-recently-seen end of its bucket.
-//! - A newcomer to a full bucket waits in the bucket's replacement cache (newest kept). If the
-//!   least recently seen entry has not been heard from for `fresh_for`, it is pinged; the caller
-//!   reports the outcome (`observe` on an answer, `failed` on silence, which evicts it and
-//!   promotes the newest replacement). Long-lived contacts are kept over newcomers: the paper's
-//!   observation that nodes up for long stay up. Not pinging contacts heard from recently is
-//!   BitTorrent's rule (BEP 5, "good" nodes): in a busy network the paper's rule would ping on
-//!   nearly every message from a stranger.
+//! - A contact we hear from (a request from it, an answer to ours) moves to the
+//!   most-recently-seen (MRS) end of its bucket, and its failure count is forgotten.
+//! - A newcomer to a full bucket is not let in. It waits in the bucket's replacement cache
+//!   (bounded, newest kept), and the least-recently-seen (LRS) entry is handed to the caller to
+//!   ping, at most one such ping per bucket at a time. If the entry answers, the caller observes
+//!   it and it stays; if not, the caller reports the failure and the entry is evicted at once,
+//!   the newest replacement taking its place. Long-lived contacts are thus kept over newcomers:
+//!   the paper's observation is that a node up for long is likely to stay up, and a table that
+//!   cannot be flushed by a burst of strangers resists flooding.
+//! - The head is not pinged if it was heard from within `fresh_for` (BitTorrent's "good node"
+//!   rule, BEP 5): in a busy network the paper's rule pings on nearly every message from a
+//!   stranger to a full bucket (measured in `starling sim dht`: +38% requests at 5,000 nodes,
+//!   for the same lookups). The newcomer still waits in the replacement cache.
 //! - After `max_failures` failed requests in a row a contact is dropped the same way.
-//! - Diversity: at most `max_per_subnet_bucket` contacts of one subnet ([`Subnet`]) in a bucket
-//!   and `max_per_subnet_table` in the table. The bucket is scanned; the table-wide count is
-//!   first read from a 64-slot counting sketch (subnets hashed to slots), which can only
-//!   overcount, so a scan of the whole table (cold memory, one cache miss per bucket) is needed
-//!   only when the sketch says the limit may be reached.
+//! - Diversity (S/Kademlia): at most `max_per_subnet_bucket` contacts of one [`Subnet`] in a
+//!   bucket and `max_per_subnet_table` in the table. Contacts without a subnet are exempt.
+//!   Replacements are checked again when promoted, since the table may have changed meanwhile.
+//!
+//! ## Layout
+//! The simulator holds a million tables of 4-byte contact handles, so memory per table counts.
+//! A contact at distance d goes to bucket `255 - leading_zeros(d)`: half the keyspace lands in
+//! bucket 255, a quarter in 254, and so on, so a node in a network of N only ever fills the
+//! ~log2(N / k) + a few farthest buckets. Buckets are therefore kept in a vector indexed by
+//! leading zeros and grown only as deep as the deepest one in use, not as 256 fixed slots. An
+//! entry is the contact, a one-byte failure count and the second it was last heard from (12
+//! bytes for a 4-byte handle); keys are
+//! recomputed from the contact when needed, never stored. Replacement caches are allocated only
+//! for buckets that filled up.
+//!
+//! The table-wide subnet limit is checked against 64 hashed counters (allocated on the first
+//! contact that has a subnet): a counter is the sum over the subnets hashed to it, so it can only
+//! overcount, and the table is scanned for the exact count only when the counter says the limit
+//! may be reached. That costs 128 bytes per table however many subnets it holds, where an exact
+//! map would cost ~16 bytes per contact, doubling a simulator table.
 
 use core::fmt;
 
 use rand::Rng;
+use smallvec::SmallVec;
 
 use super::contact::{Contact, Subnet};
 use crate::id::{Distance, Key};
@@ -37,9 +50,10 @@ use crate::time::{Duration, Instant};
 /// Bucket size, caches and limits of a [`RoutingTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoutingConfig {
-    /// Contacts per bucket (the paper's k), also the size of lookup results. Default 20.
+    /// Contacts per bucket (the paper's k). Default 20.
     pub k: usize,
-    /// Newcomers remembered per full bucket, promoted when an entry is evicted. Default 8.
+    /// Newcomers remembered per full bucket, promoted when an entry leaves. 0 disables the
+    /// cache. Default 8.
     pub replacements: usize,
     /// Contacts of one subnet in one bucket. Default 2.
     pub max_per_subnet_bucket: usize,
@@ -47,8 +61,8 @@ pub struct RoutingConfig {
     pub max_per_subnet_table: usize,
     /// Failed requests in a row after which a contact is dropped. Default 3.
     pub max_failures: u8,
-    /// A contact heard from within this long is not pinged before a newcomer may evict it.
-    /// Default 15 min.
+    /// A bucket's head heard from within this long is not pinged when a newcomer finds the
+    /// bucket full. Default 15 min.
     pub fresh_for: Duration,
 }
 
@@ -65,7 +79,7 @@ impl Default for RoutingConfig {
     }
 }
 
-/// A routing configuration that cannot work.
+/// Why a [`RoutingConfig`] cannot work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RoutingConfigError {
@@ -73,7 +87,7 @@ pub enum RoutingConfigError {
     ZeroK,
     /// A subnet limit is zero: every contact with an address would be refused.
     ZeroSubnetLimit,
-    /// `max_failures` is zero: contacts would be dropped before any request failed.
+    /// `max_failures` is zero: a contact would be dropped before any request to it failed.
     ZeroFailures,
 }
 
@@ -90,7 +104,7 @@ impl fmt::Display for RoutingConfigError {
 impl std::error::Error for RoutingConfigError {}
 
 impl RoutingConfig {
-    /// Checks the configuration.
+    /// Checks that the configuration can work.
     pub fn validate(&self) -> Result<(), RoutingConfigError> {
         if self.k == 0 {
             return Err(RoutingConfigError::ZeroK);
@@ -108,18 +122,19 @@ impl RoutingConfig {
 /// What [`RoutingTable::observe`] did with a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Observed<C> {
-    /// The contact is this node.
+    /// The contact is this node; tables do not hold themselves.
     IsSelf,
-    /// Already known: moved to the most-recently-seen end, failures forgotten.
+    /// Already held: moved to the most-recently-seen end, its failures forgotten.
     Refreshed,
     /// Added to its bucket.
     Inserted,
-    /// Refused: its subnet already has the most contacts allowed.
+    /// Refused: its subnet already has as many contacts as allowed in the bucket or the table.
     SubnetLimit,
-    /// Its bucket is full: it waits in the replacement cache. `ping` is the least recently seen
-    /// entry, to be pinged now (`None` while an earlier ping of this bucket is outstanding).
+    /// Its bucket is full: it waits in the replacement cache.
     BucketFull {
-        /// The contact to ping before evicting it.
+        /// The least-recently-seen entry of the bucket, for the caller to ping now and report
+        /// on (`observe` if it answers, `failed` if not). `None` while an earlier ping of this
+        /// bucket is still outstanding.
         ping: Option<C>,
     },
 }
@@ -129,9 +144,9 @@ pub enum Observed<C> {
 pub enum Failure<C> {
     /// The failure was counted; the contact stays.
     Counted,
-    /// The contact was dropped, and the newest fitting replacement (if any) took its place.
+    /// The contact was dropped.
     Removed {
-        /// The promoted replacement.
+        /// The replacement promoted into its place, if one fitted the subnet limits.
         replaced_by: Option<C>,
     },
     /// The contact is not in the table.
@@ -141,8 +156,10 @@ pub enum Failure<C> {
 #[derive(Clone, Copy, Debug)]
 struct Entry<C> {
     contact: C,
+    /// Failed requests since it was last heard from.
     failures: u8,
-    /// When last heard from, in whole seconds of the caller's clock (4 bytes, not 8).
+    /// When it was last heard from, in whole seconds of the caller's clock; 0 if unknown
+    /// (a promoted replacement).
     seen: u32,
 }
 
@@ -154,56 +171,147 @@ fn secs(t: Instant) -> u32 {
 struct Bucket<C> {
     /// Least recently seen first.
     entries: Vec<Entry<C>>,
-    /// Newest last.
+    /// Newest last. Empty (and unallocated) until the bucket first fills.
     replacements: Vec<C>,
+    /// Last insertion, refresh or lookup in this bucket's range.
     last_touched: Instant,
-    /// The entry pinged before evicting it, while the ping is outstanding.
-    pinging: Option<C>,
+    /// `entries[0]` has been handed out for a ping-before-evict that has not been reported yet.
+    /// Only the head is ever pinged, and the head changes only by leaving or being refreshed,
+    /// both of which clear this, so a flag is enough.
+    pinging: bool,
 }
 
-impl<C> Bucket<C> {
+impl<C: Contact> Bucket<C> {
     fn new(now: Instant) -> Self {
         Bucket {
             entries: Vec::new(),
             replacements: Vec::new(),
             last_touched: now,
-            pinging: None,
+            pinging: false,
+        }
+    }
+
+    fn position(&self, contact: &C) -> Option<usize> {
+        self.entries.iter().position(|e| &e.contact == contact)
+    }
+
+    /// Appends at the MRS end, growing by doubling but never past `k`: most buckets stay
+    /// small, and a full one has no slack.
+    fn push(&mut self, contact: C, k: usize, seen: u32) {
+        reserve_capped(&mut self.entries, k);
+        self.entries.push(Entry {
+            contact,
+            failures: 0,
+            seen,
+        });
+    }
+
+    /// Puts `contact` at the newest end of the replacement cache, dropping the oldest if full.
+    fn remember(&mut self, contact: C, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        self.forget(&contact);
+        if self.replacements.len() >= cap {
+            self.replacements.remove(0);
+        }
+        reserve_capped(&mut self.replacements, cap);
+        self.replacements.push(contact);
+    }
+
+    /// Drops `contact` from the replacement cache, if there.
+    fn forget(&mut self, contact: &C) {
+        if let Some(i) = self.replacements.iter().position(|c| c == contact) {
+            self.replacements.remove(i);
+        }
+    }
+
+    fn count_subnet(&self, subnet: Subnet, up_to: usize) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.contact.subnet() == Some(subnet))
+            .take(up_to)
+            .count()
+    }
+}
+
+/// Makes room for one more element, doubling the capacity but never past `cap`.
+fn reserve_capped<T>(v: &mut Vec<T>, cap: usize) {
+    if v.len() == v.capacity() {
+        let more = v.len().max(2).min(cap.saturating_sub(v.len())).max(1);
+        v.reserve_exact(more);
+    }
+}
+
+/// Counters per subnet hash: each is the number of held contacts whose subnet hashes to it, so
+/// an upper bound on the count of any one of those subnets.
+#[derive(Clone, Debug)]
+struct SubnetCounts([u16; SUBNET_SLOTS]);
+
+const SUBNET_SLOTS: usize = 64;
+
+impl SubnetCounts {
+    fn slot(subnet: Subnet) -> usize {
+        // Fibonacci hashing: the top 6 bits of the product depend on every bit of the subnet.
+        (subnet.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+
+    fn upper_bound(&self, subnet: Subnet) -> usize {
+        usize::from(self.0[Self::slot(subnet)])
+    }
+
+    fn add(&mut self, subnet: Subnet) {
+        let n = &mut self.0[Self::slot(subnet)];
+        *n = n.saturating_add(1);
+    }
+
+    fn remove(&mut self, subnet: Subnet) {
+        let n = &mut self.0[Self::slot(subnet)];
+        // A saturated counter stays saturated: it no longer knows the true sum, and only left
+        // alone is it still an upper bound.
+        if *n != u16::MAX {
+            *n = n.saturating_sub(1);
         }
     }
 }
 
-/// The contacts a node keeps, by distance (see the [module docs](self)).
+/// The contacts a node keeps, by XOR distance from its own key (see the
+/// [module docs](self)).
 #[derive(Clone, Debug)]
 pub struct RoutingTable<C> {
     local: Key,
     config: RoutingConfig,
-    /// Indexed by leading zeros of the distance (0 = the farthest half of the keyspace).
+    /// Indexed by the leading zeros of the distance (0 = bucket 255, the farthest half of the
+    /// keyspace), as deep as the deepest bucket in use.
     buckets: Vec<Bucket<C>>,
+    /// Contacts in all buckets (replacements not counted).
     len: usize,
-    /// Contacts per subnet hash slot: an upper bound on any one subnet's count.
-    sketch: [u16; SKETCH_SLOTS],
+    /// `None` until a contact with a subnet is held.
+    subnets: Option<Box<SubnetCounts>>,
 }
 
-const SKETCH_SLOTS: usize = 64;
-
-fn slot(subnet: Subnet) -> usize {
-    (subnet.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
-}
-
+/// The bucket depth (leading zeros of the distance) of `key` seen from `local`; `None` for
+/// `local` itself.
 fn depth(local: &Key, key: &Key) -> Option<usize> {
     let lz = local.distance(key).leading_zeros() as usize;
     (lz < Key::BITS).then_some(lz)
 }
 
+/// The depth of bucket `index` (255 = farthest, depth 0).
+fn index_depth(index: u8) -> usize {
+    255 - usize::from(index)
+}
+
 impl<C: Contact> RoutingTable<C> {
-    /// An empty table for the node at `local`.
+    /// An empty table for the node whose key is `local`. The configuration is not checked
+    /// here; see [`RoutingConfig::validate`].
     pub fn new(local: Key, config: RoutingConfig) -> Self {
         RoutingTable {
             local,
             config,
             buckets: Vec::new(),
             len: 0,
-            sketch: [0; SKETCH_SLOTS],
+            subnets: None,
         }
     }
 
@@ -227,126 +335,80 @@ impl<C: Contact> RoutingTable<C> {
         self.len == 0
     }
 
-    /// Whether `contact` is held.
+    /// Whether `contact` is held (in a bucket, not merely in a replacement cache).
     pub fn contains(&self, contact: &C) -> bool {
         depth(&self.local, &contact.key())
             .and_then(|d| self.buckets.get(d))
-            .is_some_and(|b| b.entries.iter().any(|e| &e.contact == contact))
+            .is_some_and(|b| b.position(contact).is_some())
     }
 
-    /// Every contact held, farthest buckets first.
+    /// Every contact held, farthest bucket first, least recently seen first within a bucket.
     pub fn iter(&self) -> impl Iterator<Item = &C> {
         self.buckets
             .iter()
             .flat_map(|b| b.entries.iter().map(|e| &e.contact))
     }
 
-    /// Contacts in bucket `index` (255 = the farthest half).
+    /// Contacts in bucket `index` (255 = the farthest half of the keyspace).
     pub fn bucket_len(&self, index: u8) -> usize {
         self.buckets
-            .get(255 - usize::from(index))
+            .get(index_depth(index))
             .map_or(0, |b| b.entries.len())
     }
 
-    fn fits_subnet_limits(&self, contact: &C, bucket: usize) -> bool {
-        let Some(subnet) = contact.subnet() else {
-            return true;
-        };
-        let same = |c: &C| c.subnet() == Some(subnet);
-        let in_bucket = self.buckets[bucket]
-            .entries
-            .iter()
-            .filter(|e| same(&e.contact))
-            .count();
-        if in_bucket >= self.config.max_per_subnet_bucket {
-            return false;
-        }
-        if usize::from(self.sketch[slot(subnet)]) < self.config.max_per_subnet_table {
-            return true;
-        }
-        self.iter().filter(|c| same(c)).count() < self.config.max_per_subnet_table
-    }
-
-    fn count_subnet(&mut self, contact: &C, added: bool) {
-        if let Some(subnet) = contact.subnet() {
-            let n = &mut self.sketch[slot(subnet)];
-            *n = if added {
-                n.saturating_add(1)
-            } else {
-                n.saturating_sub(1)
-            };
-        }
-    }
-
-    /// We heard from `contact` (a request from it, or its answer to ours). See [`Observed`].
+    /// We heard from `contact`: a request from it, or its answer to ours. See [`Observed`].
     pub fn observe(&mut self, now: Instant, contact: C) -> Observed<C> {
         let Some(d) = depth(&self.local, &contact.key()) else {
             return Observed::IsSelf;
         };
-        while self.buckets.len() <= d {
-            self.buckets.push(Bucket::new(now));
+        if let Some(bucket) = self.buckets.get_mut(d) {
+            if let Some(pos) = bucket.position(&contact) {
+                let mut entry = bucket.entries.remove(pos);
+                entry.failures = 0;
+                entry.seen = secs(now);
+                bucket.entries.push(entry);
+                bucket.last_touched = now;
+                if pos == 0 {
+                    // The head answered (or spoke up): any ping of it is settled.
+                    bucket.pinging = false;
+                }
+                return Observed::Refreshed;
+            }
         }
-        let k = self.config.k;
+        let subnet = contact.subnet();
+        if !self.fits_subnet_limits(subnet, d) {
+            return Observed::SubnetLimit;
+        }
+        if self.buckets.len() <= d {
+            let missing = d + 1 - self.buckets.len();
+            self.buckets.reserve_exact(missing);
+            self.buckets.resize_with(d + 1, || Bucket::new(now));
+        }
+        let (k, cap) = (self.config.k, self.config.replacements);
+        let fresh_for = self.config.fresh_for.as_nanos();
         let bucket = &mut self.buckets[d];
-        if let Some(pos) = bucket.entries.iter().position(|e| e.contact == contact) {
-            let mut entry = bucket.entries.remove(pos);
-            entry.failures = 0;
-            entry.seen = secs(now);
-            bucket.entries.push(entry);
-            bucket.last_touched = now;
-            if bucket.pinging == Some(contact) {
-                bucket.pinging = None;
-            }
-            return Observed::Refreshed;
-        }
-        let replacements = self.config.replacements;
-        if self.buckets[d].entries.len() >= k {
-            // Full: the newcomer waits in the cache (subnet limits are checked on promotion).
-            let bucket = &mut self.buckets[d];
-            if replacements > 0 {
-                bucket.replacements.retain(|c| c != &contact);
-                if bucket.replacements.len() >= replacements {
-                    bucket.replacements.remove(0);
-                }
-                bucket.replacements.push(contact);
-            }
+        if bucket.entries.len() >= k {
+            bucket.remember(contact, cap);
             let head = bucket.entries[0];
-            let fresh = head.failures == 0
-                && u64::from(secs(now).saturating_sub(head.seen)) * 1_000_000_000
-                    < self.config.fresh_for.as_nanos();
-            let ping = match bucket.pinging {
-                Some(_) => None,
-                None if fresh => None,
-                None => {
-                    bucket.pinging = Some(head.contact);
-                    Some(head.contact)
-                }
+            let quiet = u64::from(secs(now).saturating_sub(head.seen)) * 1_000_000_000;
+            let ping = if bucket.pinging || (head.failures == 0 && quiet < fresh_for) {
+                None
+            } else {
+                bucket.pinging = true;
+                Some(bucket.entries[0].contact)
             };
             return Observed::BucketFull { ping };
         }
-        if !self.fits_subnet_limits(&contact, d) {
-            return Observed::SubnetLimit;
-        }
-        let bucket = &mut self.buckets[d];
-        if bucket.entries.len() == bucket.entries.capacity() {
-            // Grow by doubling but never past k: most buckets stay small or stop at k.
-            let more = bucket.entries.len().max(2).min(k - bucket.entries.len());
-            bucket.entries.reserve_exact(more);
-        }
-        bucket.entries.push(Entry {
-            contact,
-            failures: 0,
-            seen: secs(now),
-        });
-        bucket.replacements.retain(|c| c != &contact);
+        bucket.push(contact, k, secs(now));
+        bucket.forget(&contact);
         bucket.last_touched = now;
-        self.len += 1;
-        self.count_subnet(&contact, true);
+        self.counted(subnet);
         Observed::Inserted
     }
 
-    /// A request to `contact` failed (timed out, undeliverable, answered badly). See
-    /// [`Failure`].
+    /// A request to `contact` failed: it timed out, could not be sent, or was answered badly.
+    /// See [`Failure`]. A contact that only waits in a replacement cache is dropped from it
+    /// (it would be a poor replacement), and the answer is [`Failure::Unknown`].
     pub fn failed(&mut self, contact: &C) -> Failure<C> {
         let Some(d) = depth(&self.local, &contact.key()) else {
             return Failure::Unknown;
@@ -355,90 +417,70 @@ impl<C: Contact> RoutingTable<C> {
         let Some(bucket) = self.buckets.get_mut(d) else {
             return Failure::Unknown;
         };
-        let Some(pos) = bucket.entries.iter().position(|e| &e.contact == contact) else {
+        let Some(pos) = bucket.position(contact) else {
+            bucket.forget(contact);
+            self.trim();
             return Failure::Unknown;
         };
         let entry = &mut bucket.entries[pos];
         entry.failures = entry.failures.saturating_add(1);
-        if entry.failures < max && bucket.pinging.as_ref() != Some(contact) {
+        // A failed ping-before-evict evicts at once: a newcomer is waiting for the slot.
+        let was_pinged = pos == 0 && bucket.pinging;
+        if entry.failures < max && !was_pinged {
             return Failure::Counted;
         }
         let replaced_by = self.evict(d, pos);
         Failure::Removed { replaced_by }
     }
 
-    /// Drops `contact`, promoting a replacement. Returns whether it was held.
+    /// Drops `contact` (from its bucket, promoting a replacement, and from the replacement
+    /// cache). Returns whether it was in the bucket.
     pub fn remove(&mut self, contact: &C) -> bool {
         let Some(d) = depth(&self.local, &contact.key()) else {
             return false;
         };
-        let Some(pos) = self
-            .buckets
-            .get(d)
-            .and_then(|b| b.entries.iter().position(|e| &e.contact == contact))
-        else {
+        let Some(bucket) = self.buckets.get_mut(d) else {
             return false;
         };
-        self.evict(d, pos);
-        true
-    }
-
-    /// Removes entry `pos` of bucket `d` and promotes the newest replacement that fits the
-    /// subnet limits.
-    fn evict(&mut self, d: usize, pos: usize) -> Option<C> {
-        // When a replacement was last heard from is not recorded: it counts as never, so it is
-        // pinged before a newcomer may take its place.
-        let seen = 0;
-        let bucket = &mut self.buckets[d];
-        let gone = bucket.entries.remove(pos).contact;
-        if bucket.pinging == Some(gone) {
-            bucket.pinging = None;
-        }
-        self.len -= 1;
-        self.count_subnet(&gone, false);
-        let mut i = self.buckets[d].replacements.len();
-        while i > 0 {
-            i -= 1;
-            let candidate = self.buckets[d].replacements[i];
-            if self.fits_subnet_limits(&candidate, d) {
-                let bucket = &mut self.buckets[d];
-                bucket.replacements.remove(i);
-                bucket.entries.push(Entry {
-                    contact: candidate,
-                    failures: 0,
-                    seen,
-                });
-                self.len += 1;
-                self.count_subnet(&candidate, true);
-                return Some(candidate);
+        bucket.forget(contact);
+        match bucket.position(contact) {
+            Some(pos) => {
+                self.evict(d, pos);
+                true
+            }
+            None => {
+                self.trim();
+                false
             }
         }
-        None
     }
 
-    /// Fills `out` with up to `count` contacts nearest to `target`, nearest first. Contacts with
-    /// recent failures are included: they are dropped after `max_failures`, and a lookup copes
-    /// with a few silent ones anyway.
+    /// Fills `out` (cleared first) with up to `count` held contacts nearest to `target`,
+    /// nearest first.
     ///
-    /// Buckets are visited in distance order, so only those needed are touched (and only their
-    /// contacts' keys computed). Let `x = local ^ target` and `t` its leading zeros. Contacts of
-    /// bucket depth `t` agree with the target on bit `t`: they are the nearest. A contact at
-    /// depth `i < t` differs from the target first at bit `i`, so shallower is farther. A contact
-    /// at depth `i > t` differs first at bit `t`, like every other such contact; between two of
-    /// them, at depths `i < j`, the one at `i` flips bit `i` of `x` and the other keeps it, so it
-    /// is nearer exactly when bit `i` of `x` is set. Hence the order: depth `t`; then depths
-    /// `i > t` with bit `i` of `x` set, shallow to deep; then those with the bit clear, deep to
-    /// shallow; then depths `t - 1` down to 0.
+    /// Contacts with failures are included, in their place by distance: the table drops them
+    /// after `max_failures`, a lookup copes with a few silent contacts anyway, and skipping them
+    /// would make the answer depend on transient state the asker cannot see.
+    ///
+    /// Buckets are visited nearest first and the visit stops once `count` contacts are found,
+    /// so only the contacts of the buckets needed have their keys computed and sorted. Why the
+    /// order below is by distance (bits counted from the most significant, as depths are): let
+    /// `x = local ^ target` and `t` its leading zeros. A contact at depth `i` is `local ^ y`
+    /// with `y`'s highest set bit at `i`, at distance `x ^ y` from the target.
+    /// - `i == t`: the top bits cancel, so the distance is below `2^(255 - t)`: nearest of all.
+    /// - `i > t`: the distance keeps `x`'s top bit at `t`, so it lies in
+    ///   `[2^(255 - t), 2^(256 - t))`. Between depths `i < j`, the contacts at `i` flip bit `i`
+    ///   of `x` and those at `j` keep it, so `i` is nearer exactly when that bit of `x` is set.
+    ///   Hence depths whose bit is set, shallow to deep, then those whose bit is clear, deep to
+    ///   shallow.
+    /// - `i < t`: the top bit of the distance is `y`'s, at `i`, so deeper is nearer: `t - 1`
+    ///   down to 0.
     pub fn closest(&self, target: &Key, count: usize, out: &mut Vec<C>) {
         out.clear();
-        if count == 0 {
-            return;
-        }
         let x = self.local.distance(target);
-        let x = x.as_bytes();
-        let bit = |i: usize| x[i / 8] & (0x80 >> (i % 8)) != 0;
-        let t = self.local.distance(target).leading_zeros() as usize;
+        let t = x.leading_zeros() as usize; // 256 when the target is our own key
         let n = self.buckets.len();
+        let bit = |i: usize| x.as_bytes()[i / 8] & (0x80 >> (i % 8)) != 0;
         let deeper = (t + 1).min(n)..n;
         let order = (t < n)
             .then_some(t)
@@ -446,80 +488,165 @@ impl<C: Contact> RoutingTable<C> {
             .chain(deeper.clone().filter(|&i| bit(i)))
             .chain(deeper.rev().filter(|&i| !bit(i)))
             .chain((0..t.min(n)).rev());
-        let mut scratch: Vec<(Distance, C)> = Vec::with_capacity(self.config.k);
+        // One bucket at a time, with keys computed once each: a bucket holds at most k.
+        let mut scratch: SmallVec<[(Distance, C); 20]> = SmallVec::new();
         for d in order {
-            if out.len() >= count {
+            let room = count - out.len();
+            if room == 0 {
                 break;
             }
-            let entries = &self.buckets[d].entries;
             scratch.clear();
             scratch.extend(
-                entries
+                self.buckets[d]
+                    .entries
                     .iter()
                     .map(|e| (e.contact.key().distance(target), e.contact)),
             );
-            scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let room = count - out.len();
-            out.extend(scratch.iter().take(room).map(|(_, c)| *c));
+            scratch.sort_unstable_by_key(|&(distance, _)| distance);
+            out.extend(scratch.iter().take(room).map(|&(_, c)| c));
         }
     }
 
-    /// Marks bucket `index` as used now (a lookup for a key in it ran), so it is not refreshed.
+    /// Marks bucket `index` as used at `now` (a lookup for a key in its range ran), so that
+    /// [`stale_buckets`](Self::stale_buckets) leaves it alone. Buckets deeper than the nearest
+    /// contact are not tracked, and touching them does nothing.
     pub fn touch_bucket(&mut self, now: Instant, index: u8) {
-        if let Some(b) = self.buckets.get_mut(255 - usize::from(index)) {
+        if let Some(b) = self.buckets.get_mut(index_depth(index)) {
             b.last_touched = now;
         }
     }
 
-    /// Buckets idle for longer than `idle`, from the farthest down to the one holding our
-    /// nearest contact (nearer buckets are empty in any network and need no refresh).
+    /// Buckets to refresh (Kademlia §2.3): those not touched for `idle` or longer, from the
+    /// farthest (255) down to the one holding our nearest contact. Nearer buckets are empty in
+    /// any network (if a node were there, it would be our nearest), so looking them up is
+    /// pointless. An idle time of zero yields every bucket in that range, as a join wants.
     pub fn stale_buckets(&self, now: Instant, idle: Duration) -> impl Iterator<Item = u8> + '_ {
-        let deepest = self.buckets.iter().rposition(|b| !b.entries.is_empty());
-        self.buckets
+        let in_range = self
+            .buckets
+            .iter()
+            .rposition(|b| !b.entries.is_empty())
+            .map_or(0, |d| d + 1);
+        self.buckets[..in_range]
             .iter()
             .enumerate()
-            .take(deepest.map_or(0, |d| d + 1))
-            .filter(move |(_, b)| b.last_touched + idle <= now)
+            .filter(move |(_, b)| now.saturating_since(b.last_touched) >= idle)
             .map(|(d, _)| (255 - d) as u8)
     }
 
-    /// A uniformly random key in bucket `index`: its distance to us has its highest set bit at
-    /// `index`.
+    /// A uniformly random key in bucket `index`: its distance to our key has its highest set
+    /// bit at `index` (255 = the farthest half).
     pub fn random_key_in_bucket(&self, index: u8, rng: &mut impl Rng) -> Key {
-        let lz = 255 - usize::from(index);
-        let mut bytes: [u8; 32] = rng.random();
-        let local = self.local.as_bytes();
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            for bit in 0..8 {
-                let p = i * 8 + bit;
-                let mask = 0x80u8 >> bit;
-                let want = if p < lz {
-                    Some(local[i] & mask)
-                } else if p == lz {
-                    Some(!local[i] & mask)
-                } else {
-                    None
-                };
-                if let Some(v) = want {
-                    *byte = (*byte & !mask) | v;
-                }
-            }
+        let lz = index_depth(index);
+        // The distance: zeros above the bit, a one at it, random below.
+        let mut distance: [u8; 32] = rng.random();
+        let byte = lz / 8;
+        let top = 0x80u8 >> (lz % 8);
+        distance[..byte].fill(0);
+        distance[byte] = (distance[byte] & (top - 1)) | top;
+        let mut key = *self.local.as_bytes();
+        for (k, d) in key.iter_mut().zip(distance) {
+            *k ^= d;
         }
-        Key::from_bytes(bytes)
+        Key::from_bytes(key)
     }
 
-    /// Bytes this table occupies, inline and on the heap, by capacity.
+    /// Bytes this table occupies, inline plus heap, counted by capacity (allocator overhead
+    /// not included). For reports of routing state per node.
     pub fn memory_bytes(&self) -> usize {
-        core::mem::size_of::<Self>()
-            + self.buckets.capacity() * core::mem::size_of::<Bucket<C>>()
+        use core::mem::size_of;
+        let buckets: usize = self
+            .buckets
+            .iter()
+            .map(|b| {
+                b.entries.capacity() * size_of::<Entry<C>>()
+                    + b.replacements.capacity() * size_of::<C>()
+            })
+            .sum();
+        size_of::<Self>()
+            + self.buckets.capacity() * size_of::<Bucket<C>>()
+            + buckets
             + self
-                .buckets
-                .iter()
-                .map(|b| {
-                    b.entries.capacity() * core::mem::size_of::<Entry<C>>()
-                        + b.replacements.capacity() * core::mem::size_of::<C>()
-                })
-                .sum::<usize>()
+                .subnets
+                .as_ref()
+                .map_or(0, |_| size_of::<SubnetCounts>())
+    }
+
+    /// Whether a contact of `subnet` may join bucket depth `d`.
+    fn fits_subnet_limits(&self, subnet: Option<Subnet>, d: usize) -> bool {
+        let Some(subnet) = subnet else {
+            return true;
+        };
+        let per_bucket = self.config.max_per_subnet_bucket;
+        let in_bucket = self
+            .buckets
+            .get(d)
+            .map_or(0, |b| b.count_subnet(subnet, per_bucket));
+        if in_bucket >= per_bucket {
+            return false;
+        }
+        let per_table = self.config.max_per_subnet_table;
+        let bound = self.subnets.as_ref().map_or(0, |s| s.upper_bound(subnet));
+        if bound < per_table {
+            return true;
+        }
+        // The counter may include other subnets: count exactly.
+        let in_table: usize = self
+            .buckets
+            .iter()
+            .map(|b| b.count_subnet(subnet, per_table))
+            .sum();
+        in_table < per_table
+    }
+
+    /// Books a contact of `subnet` just added to a bucket.
+    fn counted(&mut self, subnet: Option<Subnet>) {
+        self.len += 1;
+        if let Some(subnet) = subnet {
+            self.subnets
+                .get_or_insert_with(|| Box::new(SubnetCounts([0; SUBNET_SLOTS])))
+                .add(subnet);
+        }
+    }
+
+    /// Removes entry `pos` of bucket depth `d`, promotes the newest replacement that fits the
+    /// subnet limits to the MRS end, and returns it.
+    fn evict(&mut self, d: usize, pos: usize) -> Option<C> {
+        let bucket = &mut self.buckets[d];
+        let gone = bucket.entries.remove(pos).contact;
+        if pos == 0 {
+            bucket.pinging = false;
+        }
+        self.len -= 1;
+        if let (Some(subnet), Some(counts)) = (gone.subnet(), self.subnets.as_mut()) {
+            counts.remove(subnet);
+        }
+        let mut promoted = None;
+        for i in (0..self.buckets[d].replacements.len()).rev() {
+            let candidate = self.buckets[d].replacements[i];
+            let subnet = candidate.subnet();
+            if self.fits_subnet_limits(subnet, d) {
+                let bucket = &mut self.buckets[d];
+                bucket.replacements.remove(i);
+                bucket.push(candidate, self.config.k, 0);
+                self.counted(subnet);
+                promoted = Some(candidate);
+                break;
+            }
+        }
+        self.trim();
+        promoted
+    }
+
+    /// Drops empty buckets at the deep end, so the vector stays as deep as the deepest bucket
+    /// in use.
+    fn trim(&mut self) {
+        while self
+            .buckets
+            .last()
+            .is_some_and(|b| b.entries.is_empty() && b.replacements.is_empty())
+        {
+            self.buckets.pop();
+        }
     }
 }
 

@@ -319,10 +319,11 @@ mod tests {
         assert_eq!(&bytes[2..34], payload.network_id.as_bytes());
         assert_eq!(&bytes[34..66], &[7; 32]);
         assert_eq!(&bytes[66..130], &[9; 64]);
-        // 3 protocols: 1, 2, 300 (= ac 02); max_frame_len 2^20 (= 80 80 40); flags 1.
+        // 3 protocols: 1, 2, 300 (= ac 02); max_frame_len 2^20 (= 80 80 40); flags 3
+        // (compression, listen port); listen port 4001 little-endian (= a1 0f).
         assert_eq!(
             &bytes[130..],
-            &[3, 1, 2, 0xac, 0x02, 0x80, 0x80, 0x40, 0x01]
+            &[3, 1, 2, 0xac, 0x02, 0x80, 0x80, 0x40, 0x03, 0xa1, 0x0f]
         );
     }
 
@@ -391,9 +392,9 @@ mod tests {
         bytes.extend_from_slice(b"a later version's extension");
         assert_eq!(HandshakePayload::decode(&bytes), Ok(payload.clone()));
 
-        // Bits 1..7 of flags are reserved: ignored, whatever bit 0 says.
+        // Bits 2..7 of flags are reserved: ignored, whatever bits 0 and 1 say.
         let mut bytes = encode(&payload);
-        let flags = bytes.len() - 1;
+        let flags = bytes.len() - 3; // the listen port follows the flags
         bytes[flags] = 0xff;
         assert_eq!(HandshakePayload::decode(&bytes), Ok(payload.clone()));
         bytes[flags] = 0xfe;

@@ -38,14 +38,14 @@ impl Contact for SimContact {
     }
     fn subnet(&self) -> Option<Subnet> {
         // Spread nodes over 2^24 /24-blocks, so diversity limits apply as on the internet.
-        Some(Subnet(derive_seed(0x5ab_e7, u64::from(self.0)) & 0xff_ffff))
+        Some(Subnet(derive_seed(0x0005_abe7, u64::from(self.0)) & 0xff_ffff))
     }
 }
 
 /// The key of simulated node `id` (see [`SimContact`]).
 pub fn sim_key(id: NodeId) -> Key {
     let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&derive_seed(u64::from(id), 0x6b65_79).to_be_bytes());
+    bytes[..8].copy_from_slice(&derive_seed(u64::from(id), 0x006b_6579).to_be_bytes());
     Key::from_bytes(bytes)
 }
 
