@@ -38,7 +38,9 @@ impl Contact for SimContact {
     }
     fn subnet(&self) -> Option<Subnet> {
         // Spread nodes over 2^24 /24-blocks, so diversity limits apply as on the internet.
-        Some(Subnet(derive_seed(0x0005_abe7, u64::from(self.0)) & 0xff_ffff))
+        Some(Subnet(
+            derive_seed(0x0005_abe7, u64::from(self.0)) & 0xff_ffff,
+        ))
     }
 }
 
