@@ -98,12 +98,22 @@ proptest! {
         stream[i] ^= mask;
         b.handle_bytes(Instant::ZERO, &stream);
         // A flipped length prefix may leave the receiver waiting for bytes that were never sent:
-        // keep the sender talking until the receiver has enough to judge.
+        // keep the sender talking until the receiver has enough to judge. The filler must not
+        // compress (zeros would shrink to a few dozen bytes and leave the receiver waiting).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let filler: Vec<u8> = (0..16_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
         for _ in 0..8 {
             if b.is_closed() {
                 break;
             }
-            a.send(&Frame::new(ProtocolId::DHT, 1, vec![0; 16_000])).unwrap();
+            a.send(&Frame::new(ProtocolId::DHT, 1, filler.clone())).unwrap();
             b.handle_bytes(Instant::ZERO, &a.poll_transmit().unwrap());
         }
         let (got, closed) = received(&mut b);
