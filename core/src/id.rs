@@ -13,8 +13,11 @@ use core::fmt;
 pub struct Key([u8; 32]);
 
 /// XOR distance between two keys, ordered as a big-endian 256-bit integer.
+///
+/// Held as four 64-bit words, most significant first, so that comparing two distances (the
+/// inner loop of every lookup and routing-table scan) is a few integer compares.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
-pub struct Distance([u8; 32]);
+pub struct Distance([u64; 4]);
 
 /// The identity of a node: the BLAKE3 hash of its ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -39,11 +42,14 @@ impl Key {
     }
     /// XOR distance to `other`.
     pub fn distance(&self, other: &Key) -> Distance {
-        let mut d = [0u8; 32];
-        for (i, b) in d.iter_mut().enumerate() {
-            *b = self.0[i] ^ other.0[i];
-        }
-        Distance(d)
+        Distance(core::array::from_fn(|i| {
+            let word = |k: &Key| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&k.0[i * 8..i * 8 + 8]);
+                u64::from_be_bytes(w)
+            };
+            word(self) ^ word(other)
+        }))
     }
     /// The k-bucket `other` falls into as seen from `self`: the index of the highest bit in which
     /// they differ, 255 for the far half of the keyspace down to 0 for the nearest neighbour.
@@ -55,16 +61,16 @@ impl Key {
 
 impl Distance {
     /// The zero distance (a key to itself).
-    pub const ZERO: Distance = Distance([0; 32]);
+    pub const ZERO: Distance = Distance([0; 4]);
 
     /// Number of leading zero bits.
     pub fn leading_zeros(&self) -> u32 {
         let mut zeros = 0;
-        for b in self.0 {
-            if b != 0 {
-                return zeros + b.leading_zeros();
+        for word in self.0 {
+            if word != 0 {
+                return zeros + word.leading_zeros();
             }
-            zeros += 8;
+            zeros += 64;
         }
         zeros
     }
@@ -74,9 +80,17 @@ impl Distance {
         // lz <= 255 here, so the subtraction fits a u8.
         (lz < 256).then(|| (255 - lz) as u8)
     }
+    /// Bit `i`, counted from the most significant (bit 0 is the top bit of the first byte).
+    pub fn bit(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (63 - i % 64)) != 0
+    }
     /// The 32 big-endian bytes of the distance.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        bytes
     }
 }
 
@@ -164,7 +178,7 @@ mod tests {
         assert_eq!(a.distance(&a), Distance::ZERO);
         for i in 0..32 {
             assert_eq!(
-                a.distance(&b).as_bytes()[i],
+                a.distance(&b).to_bytes()[i],
                 a.as_bytes()[i] ^ b.as_bytes()[i]
             );
         }
@@ -181,6 +195,33 @@ mod tests {
                 "bit {bit}"
             );
         }
+    }
+
+    #[test]
+    fn distance_order_is_byte_order() {
+        // Distances that differ first at every byte, inside a word and at its edges: their
+        // order, leading zeros and bits must be those of the big-endian bytes.
+        let zero = Key::default();
+        for i in 0..32 {
+            for (a, b) in [(0x00u8, 0x01u8), (0x7f, 0x80), (0xfe, 0xff)] {
+                let (mut x, mut y) = ([0x5au8; 32], [0x5au8; 32]);
+                x[..i].fill(0);
+                y[..i].fill(0);
+                (x[i], y[i]) = (a, b);
+                let dx = zero.distance(&Key::from_bytes(x));
+                let dy = zero.distance(&Key::from_bytes(y));
+                assert_eq!(dx.to_bytes(), x);
+                assert_eq!(dx.cmp(&dy), x.cmp(&y));
+                assert_eq!(dy.cmp(&dx), y.cmp(&x));
+                let bits: Vec<bool> = (0..256)
+                    .map(|j| x[j / 8] & (0x80 >> (j % 8)) != 0)
+                    .collect();
+                assert_eq!((0..256).map(|j| dx.bit(j)).collect::<Vec<_>>(), bits);
+                let lz = bits.iter().take_while(|&&bit| !bit).count() as u32;
+                assert_eq!(dx.leading_zeros(), lz);
+            }
+        }
+        assert_eq!(Distance::ZERO.leading_zeros(), 256);
     }
 
     #[test]

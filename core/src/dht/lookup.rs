@@ -139,17 +139,16 @@ impl<C: Contact> LookupState<C> {
         self.in_flight[usize::from(path)] -= 1;
         let child = depth.saturating_add(1);
         for contact in contacts {
-            if let Some(j) = self.position(contact) {
-                // Depth is the shortest discovery chain, whatever order answers arrive in.
-                let known = &mut self.candidates[j];
-                known.depth = known.depth.min(child);
-                continue;
-            }
             let key = contact.key();
             if &key == local {
                 continue;
             }
-            self.insert(*contact, key.distance(&self.target), child, path);
+            let distance = key.distance(&self.target);
+            match self.locate(contact, &distance) {
+                // Depth is the shortest discovery chain, whatever order answers arrive in.
+                Ok(j) => self.candidates[j].depth = self.candidates[j].depth.min(child),
+                Err(at) => self.insert_at(at, *contact, distance, child, path),
+            }
         }
         true
     }
@@ -209,11 +208,29 @@ impl<C: Contact> LookupState<C> {
     }
 
     fn position(&self, contact: &C) -> Option<usize> {
-        self.candidates.iter().position(|c| &c.contact == contact)
+        self.locate(contact, &contact.key().distance(&self.target))
+            .ok()
+    }
+
+    /// Where `contact`, at `distance` from the target, is in the sorted candidates (`Ok`), or
+    /// where it would go (`Err`). Binary search, then a scan of the (almost always empty) run of
+    /// equal distances.
+    fn locate(&self, contact: &C, distance: &Distance) -> Result<usize, usize> {
+        let at = self.candidates.partition_point(|c| c.distance < *distance);
+        self.candidates[at..]
+            .iter()
+            .take_while(|c| c.distance == *distance)
+            .position(|c| c.contact == *contact)
+            .map(|i| at + i)
+            .ok_or(at)
     }
 
     fn insert(&mut self, contact: C, distance: Distance, depth: u8, path: u8) {
         let at = self.candidates.partition_point(|c| c.distance < distance);
+        self.insert_at(at, contact, distance, depth, path);
+    }
+
+    fn insert_at(&mut self, at: usize, contact: C, distance: Distance, depth: u8, path: u8) {
         let cap = (self.k + SPARE_PER_PATH * self.k / 2) * self.in_flight.len();
         if at >= cap {
             return;

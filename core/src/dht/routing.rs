@@ -480,7 +480,7 @@ impl<C: Contact> RoutingTable<C> {
         let x = self.local.distance(target);
         let t = x.leading_zeros() as usize; // 256 when the target is our own key
         let n = self.buckets.len();
-        let bit = |i: usize| x.as_bytes()[i / 8] & (0x80 >> (i % 8)) != 0;
+        let bit = |i: usize| x.bit(i);
         let deeper = (t + 1).min(n)..n;
         let order = (t < n)
             .then_some(t)
