@@ -24,6 +24,7 @@
 
 pub mod detector;
 pub mod dht;
+pub mod gossip;
 pub mod id;
 pub mod identity;
 pub mod machine;

@@ -209,7 +209,8 @@ const FAMILY_V6: u8 = 6;
 /// be checked against the bytes left before allocating.
 const MIN_CONTACT_LEN: usize = 32 + 1 + 4 + 2;
 
-fn contact_len(c: &NodeContact) -> usize {
+/// Encoded length of one contact.
+pub(crate) fn contact_len(c: &NodeContact) -> usize {
     let ip_len = match c.addr {
         SocketAddr::V4(_) => 4,
         SocketAddr::V6(_) => 16,
@@ -217,29 +218,40 @@ fn contact_len(c: &NodeContact) -> usize {
     32 + 1 + ip_len + 2
 }
 
-fn contacts_len(list: &[NodeContact]) -> usize {
+/// Encoded length of a contact list (shared with the gossip codec).
+pub(crate) fn contacts_len(list: &[NodeContact]) -> usize {
     varint_len(list.len() as u64) + list.iter().map(contact_len).sum::<usize>()
 }
 
-fn put_contacts<B: BufMut>(buf: &mut B, list: &[NodeContact]) {
+/// Writes a contact list: a varint count, then each contact.
+pub(crate) fn put_contacts<B: BufMut>(buf: &mut B, list: &[NodeContact]) {
     put_list_len(buf, list.len());
     for c in list {
-        buf.put_slice(c.peer.as_bytes());
-        match c.addr.ip() {
-            IpAddr::V4(ip) => {
-                buf.put_u8(FAMILY_V4);
-                buf.put_slice(&ip.octets());
-            }
-            IpAddr::V6(ip) => {
-                buf.put_u8(FAMILY_V6);
-                buf.put_slice(&ip.octets());
-            }
-        }
-        buf.put_u16(c.addr.port());
+        put_contact(buf, c);
     }
 }
 
-fn get_contacts(buf: &mut Bytes, limits: &Limits) -> Result<Vec<NodeContact>, DecodeError> {
+/// Writes one contact: peer id, address family, IP, port (big-endian).
+pub(crate) fn put_contact<B: BufMut>(buf: &mut B, c: &NodeContact) {
+    buf.put_slice(c.peer.as_bytes());
+    match c.addr.ip() {
+        IpAddr::V4(ip) => {
+            buf.put_u8(FAMILY_V4);
+            buf.put_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            buf.put_u8(FAMILY_V6);
+            buf.put_slice(&ip.octets());
+        }
+    }
+    buf.put_u16(c.addr.port());
+}
+
+/// Reads a contact list of at most [`MAX_WIRE_CONTACTS`], refusing the count before allocating.
+pub(crate) fn get_contacts(
+    buf: &mut Bytes,
+    limits: &Limits,
+) -> Result<Vec<NodeContact>, DecodeError> {
     // Tighten the list limit rather than check afterwards, so the count is refused (as
     // `ListTooLong`, naming the bound in force) before anything is allocated.
     let contact_limits = Limits {
@@ -249,19 +261,24 @@ fn get_contacts(buf: &mut Bytes, limits: &Limits) -> Result<Vec<NodeContact>, De
     let count = get_list_len(buf, &contact_limits, MIN_CONTACT_LEN)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let peer = PeerId::from_bytes(get_array(buf)?);
-        let ip = match get_u8(buf)? {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(get_array::<4, _>(buf)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(get_array::<16, _>(buf)?)),
-            _ => return Err(DecodeError::InvalidValue { field: "family" }),
-        };
-        let port = u16::from_be_bytes(get_array(buf)?);
-        out.push(NodeContact {
-            peer,
-            addr: SocketAddr::new(ip, port),
-        });
+        out.push(get_contact(buf)?);
     }
     Ok(out)
+}
+
+/// Reads one contact written by [`put_contact`].
+pub(crate) fn get_contact(buf: &mut Bytes) -> Result<NodeContact, DecodeError> {
+    let peer = PeerId::from_bytes(get_array(buf)?);
+    let ip = match get_u8(buf)? {
+        FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(get_array::<4, _>(buf)?)),
+        FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(get_array::<16, _>(buf)?)),
+        _ => return Err(DecodeError::InvalidValue { field: "family" }),
+    };
+    let port = u16::from_be_bytes(get_array(buf)?);
+    Ok(NodeContact {
+        peer,
+        addr: SocketAddr::new(ip, port),
+    })
 }
 
 fn record_len(r: &Record) -> usize {

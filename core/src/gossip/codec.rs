@@ -1,0 +1,1 @@
+//! The wire encoding of gossip messages.
