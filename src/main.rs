@@ -6,6 +6,7 @@ mod bench;
 mod node_cmd;
 mod progress;
 mod sim_cmd;
+mod sim_gossip;
 
 /// Counts allocations per thread, so `starling bench` can show the hot path allocates nothing.
 #[global_allocator]

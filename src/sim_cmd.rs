@@ -17,6 +17,9 @@ pub enum Scenario {
     /// Kademlia: a network built by real joins, then lookups, puts and gets checked against a
     /// brute-force oracle.
     Dht(DhtArgs),
+    /// Gossip: Plumtree broadcast over a HyParView overlay formed by real joins, with anti-
+    /// entropy, under loss, crashes or a partition; or plain push gossip as a baseline.
+    Gossip(crate::sim_gossip::GossipArgs),
 }
 
 #[derive(Args)]
@@ -103,7 +106,7 @@ pub struct LivenessArgs {
     json: bool,
 }
 
-fn secs(s: f64, what: &str) -> Result<Duration, String> {
+pub(crate) fn secs(s: f64, what: &str) -> Result<Duration, String> {
     if s.is_finite() && s >= 0.0 {
         Ok(Duration::from_nanos((s * 1e9) as u64))
     } else {
@@ -118,6 +121,7 @@ pub fn run(scenario: Scenario) -> Result<(), String> {
         Scenario::Liveness(args) => run_liveness(args),
         Scenario::Handshake(args) => run_handshake(args),
         Scenario::Dht(args) => run_dht(args),
+        Scenario::Gossip(args) => crate::sim_gossip::run(args),
     }
 }
 

@@ -249,6 +249,17 @@ impl Network {
         self.groups = Vec::new();
     }
 
+    pub(crate) fn set_loss(&mut self, loss: f64) -> Result<(), NetworkConfigError> {
+        let config = NetworkConfig {
+            loss,
+            ..self.config
+        };
+        config.validate()?;
+        self.config = config;
+        self.loss = Chance::new(loss);
+        Ok(())
+    }
+
     /// The fixed base latency of the link between `a` and `b`.
     pub fn link_latency(&self, a: NodeId, b: NodeId) -> Duration {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };

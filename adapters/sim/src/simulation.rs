@@ -77,6 +77,7 @@ mod tag {
     pub const PARTITION: u64 = 6;
     pub const HEAL: u64 = 7;
     pub const DROP: u64 = 8;
+    pub const LOSS: u64 = 9;
 }
 
 /// N instances of a machine on a virtual network, in virtual time.
@@ -266,6 +267,15 @@ where
     pub fn partition(&mut self, group_of: impl Fn(NodeId) -> u16) {
         self.network.partition(self.len(), group_of);
         self.trace.word(tag::PARTITION);
+    }
+
+    /// Changes the probability that a message is lost, from now on (a scenario can form an
+    /// overlay on a clean network, then measure under loss).
+    pub fn set_loss(&mut self, loss: f64) -> Result<(), crate::NetworkConfigError> {
+        self.network.set_loss(loss)?;
+        self.trace.word(tag::LOSS);
+        self.trace.word(loss.to_bits());
+        Ok(())
     }
 
     /// Makes the network whole again.

@@ -1,5 +1,6 @@
 //! Ready-made scenarios: a topology, a fault schedule, counters, and a report.
 
 pub mod dht;
+pub mod gossip;
 pub mod handshake;
 pub mod liveness;
