@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use starling_core::dht::{DhtConfig, DhtEvent};
+use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{Handle, MultiReactor, Reactor, ReactorConfig};
+use starling_mio::{GossipCommand, Handle, MultiReactor, Reactor, ReactorConfig};
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -37,6 +38,13 @@ pub struct NodeArgs {
     /// peer and answers DHT requests).
     #[arg(long)]
     no_dht: bool,
+    /// Do not host gossip (by default the node joins the overlay through its first bootstrap
+    /// peer and relays the topics it subscribes to).
+    #[arg(long)]
+    no_gossip: bool,
+    /// Gossip topics to subscribe to (comma-separated names).
+    #[arg(long, value_delimiter = ',', default_value = "blocks")]
+    topics: Vec<String>,
 }
 
 #[derive(Args)]
@@ -151,8 +159,18 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
     if !args.no_dht {
         config.node.dht = Some(DhtConfig::default());
     }
-    let (reactor, _handle) =
+    if !args.no_gossip {
+        config.node.gossip = Some(GossipConfig::default());
+    }
+    let (reactor, handle) =
         AnyReactor::bind(config, args.io_threads).map_err(|e| format!("{}: {e}", args.listen))?;
+    if !args.no_gossip {
+        for name in &args.topics {
+            handle
+                .gossip(GossipCommand::Subscribe(TopicId::named(name)))
+                .map_err(|e| e.to_string())?;
+        }
+    }
     tracing::info!(%peer_id, addr = %reactor.local_addr(), network = %args.network, "node listening");
     println!("node {peer_id} listening on {}", reactor.local_addr());
     let mut connected = 0usize;
@@ -176,6 +194,15 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
             NodeEvent::Dht(DhtEvent::Bootstrapped { contacts }) => {
                 tracing::info!(contacts, "joined the DHT")
             }
+            NodeEvent::Gossip(GossipEvent::NeighborUp(c)) => {
+                tracing::info!(peer = ?c.peer, addr = %c.addr, "gossip neighbour up")
+            }
+            NodeEvent::Gossip(GossipEvent::NeighborDown(c)) => {
+                tracing::info!(peer = ?c.peer, "gossip neighbour down")
+            }
+            NodeEvent::Gossip(GossipEvent::Message {
+                topic, data, hops, ..
+            }) => tracing::info!(topic = topic.0, bytes = data.len(), hops, "gossip message"),
             other => tracing::debug!(?other, "event"),
         })
         .map_err(|e| e.to_string())?;

@@ -13,10 +13,7 @@ use starling_core::wire::{
     decode_message, message_to_frame, Frame, Limits, ProtocolId, WireMessage,
 };
 
-// The codec's caps (core/src/gossip/codec.rs), not exported by the crate yet.
-const MAX_IDS_PER_MESSAGE: usize = 1024;
-const MAX_TOPICS: usize = 256;
-const MAX_DIGEST_BUCKETS: usize = 1024;
+use starling_core::gossip::{MAX_DIGEST_BUCKETS, MAX_IDS_PER_MESSAGE, MAX_TOPICS};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&msg_type, body)) = data.split_first() else {

@@ -20,12 +20,7 @@ use starling_core::wire::{
 
 type Msg = GossipMessage<NodeContact>;
 
-// The codec's list caps (`MAX_IDS_PER_MESSAGE`, `MAX_TOPICS`, `MAX_DIGEST_BUCKETS` in
-// core/src/gossip/codec.rs), which the crate does not export yet. `lists_are_refused_exactly_
-// over_their_caps` fails if these copies and the codec disagree.
-const MAX_IDS_PER_MESSAGE: usize = 1024;
-const MAX_TOPICS: usize = 256;
-const MAX_DIGEST_BUCKETS: usize = 1024;
+use starling_core::gossip::{MAX_DIGEST_BUCKETS, MAX_IDS_PER_MESSAGE, MAX_TOPICS};
 
 /// The highest gossip message type byte.
 const LAST_TYPE: u8 = 14;

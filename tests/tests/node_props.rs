@@ -278,6 +278,9 @@ fn drain(node: &mut Node, model: &mut Model) -> Result<(), TestCaseError> {
             NodeOutput::Event(NodeEvent::Dht(e)) => {
                 prop_assert!(false, "no DHT is hosted, yet it reported {:?}", e);
             }
+            NodeOutput::Event(NodeEvent::Gossip(e)) => {
+                prop_assert!(false, "no gossip is hosted, yet it reported {:?}", e);
+            }
         }
     }
     Ok(())

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use mio::Waker;
 use starling_core::dht::{NodeContact, Record};
+use starling_core::gossip::TopicId;
 use starling_core::id::{Key, PeerId};
 use starling_core::node::Node;
 use starling_core::time::Instant;
@@ -44,6 +46,9 @@ pub enum Command {
     /// Run a command on the node's DHT (if it hosts one); results arrive as
     /// `NodeEvent::Dht`.
     Dht(DhtCommand),
+    /// Run a command on the node's gossip (if it hosts it); deliveries arrive as
+    /// `NodeEvent::Gossip`.
+    Gossip(GossipCommand),
     /// Close every session and stop the reactor.
     Shutdown,
 }
@@ -75,6 +80,36 @@ impl DhtCommand {
             None => tracing::warn!("DHT command ignored: the node hosts no DHT"),
             Some(Err(e)) => tracing::warn!(error = %e, "DHT command refused"),
             Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// A command for the gossip the node hosts (see `NodeConfig::gossip`).
+#[derive(Debug)]
+pub enum GossipCommand {
+    /// Receive and relay a topic's messages.
+    Subscribe(TopicId),
+    /// Stop receiving a topic.
+    Unsubscribe(TopicId),
+    /// Broadcast bytes on a subscribed topic.
+    Publish(TopicId, Bytes),
+}
+
+impl GossipCommand {
+    /// Runs the command on `node`'s gossip; a refusal is logged.
+    pub(crate) fn run(self, node: &mut Node, now: Instant) {
+        let outcome = node.with_gossip(now, |gossip, now| match self {
+            GossipCommand::Subscribe(topic) => gossip.subscribe(topic),
+            GossipCommand::Unsubscribe(topic) => {
+                gossip.unsubscribe(topic);
+                Ok(())
+            }
+            GossipCommand::Publish(topic, data) => gossip.publish(now, topic, data).map(|_| ()),
+        });
+        match outcome {
+            None => tracing::warn!("gossip command ignored: the node hosts no gossip"),
+            Some(Err(e)) => tracing::warn!(error = %e, "gossip command refused"),
+            Some(Ok(())) => {}
         }
     }
 }
@@ -184,6 +219,11 @@ impl Handle {
     /// Runs `command` on the node's DHT; its result arrives as `NodeEvent::Dht`.
     pub fn dht(&self, command: DhtCommand) -> Result<(), HandleError> {
         self.command(Command::Dht(command))
+    }
+
+    /// Runs `command` on the node's gossip; deliveries arrive as `NodeEvent::Gossip`.
+    pub fn gossip(&self, command: GossipCommand) -> Result<(), HandleError> {
+        self.command(Command::Gossip(command))
     }
 
     /// Asks the reactor to close every session and return from `run`.

@@ -297,6 +297,7 @@ impl MultiReactor {
                     let _ = self.node.add_address(now, addr, expected, true);
                 }
                 Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
+                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
                 Ok(Command::Peers(reply)) => {
                     let _ = reply.try_send(self.node.peers().map(|p| (p.peer, p.addr)).collect());
                 }

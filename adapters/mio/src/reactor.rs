@@ -269,6 +269,7 @@ impl Reactor {
                     let _ = reply.try_send(peers);
                 }
                 Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
+                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
                 Ok(Command::Shutdown) => self.shutdown(now),
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => return self.shutdown(now),
@@ -513,6 +514,14 @@ pub(crate) fn new_node(
     bootstrap: Vec<SocketAddr>,
 ) -> io::Result<Node> {
     let mut node = Node::new(config, local, os_seed_u64()?, Instant::ZERO);
+    // Gossip stamps messages with wall-clock time (the reactor's clock starts at zero now).
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    node.set_wall_clock(
+        Instant::ZERO,
+        starling_core::time::Duration::from_nanos(u64::try_from(unix.as_nanos()).unwrap_or(0)),
+    );
     for addr in bootstrap {
         // A bootstrap address that does not fit the address book is a configuration error.
         node.add_address(Instant::ZERO, addr, None, true)

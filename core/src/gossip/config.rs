@@ -16,7 +16,7 @@ pub struct Rate {
 
 /// Everything a [`super::Gossip`] node can be tuned by. [`Default`] suits a blockchain's block
 /// and transaction topics on networks of up to a few million nodes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GossipConfig {
     /// Peer sampling (view sizes, walks, shuffles).
     pub membership: MembershipConfig,
@@ -94,7 +94,7 @@ impl Default for GossipConfig {
 }
 
 /// Why a [`GossipConfig`] was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GossipConfigError {
     /// The membership settings are invalid.
     Membership(MembershipConfigError),

@@ -407,6 +407,11 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Machine for Gossip<C> {
     type Event = GossipEvent<C>;
 
     fn handle_message(&mut self, now: Instant, from: C, msg: GossipMessage<C>) {
+        if from == self.membership.local() {
+            // Only a confused driver or a forged sender produces this; answering would loop.
+            self.stats.dropped += 1;
+            return;
+        }
         if msg.is_membership() {
             self.membership.handle_message(now, from, msg);
             self.pump_membership(now);

@@ -5,6 +5,7 @@ use core::fmt;
 use core::num::NonZeroU32;
 
 use crate::dht::{DhtConfig, DhtConfigError};
+use crate::gossip::{GossipConfig, GossipConfigError};
 use crate::time::Duration;
 use crate::wire::ProtocolId;
 
@@ -50,6 +51,9 @@ pub struct NodeConfig {
     /// Host a Kademlia DHT with this configuration: DHT frames go to it instead of the
     /// application, and its results come out as [`super::NodeEvent::Dht`]. Default `None`.
     pub dht: Option<DhtConfig>,
+    /// Host gossip (HyParView, Plumtree, anti-entropy) with this configuration: gossip frames go
+    /// to it, and deliveries come out as [`super::NodeEvent::Gossip`]. Default `None`.
+    pub gossip: Option<GossipConfig>,
 }
 
 impl Default for NodeConfig {
@@ -72,6 +76,7 @@ impl Default for NodeConfig {
                 ProtocolId::PBFT,
             ],
             dht: None,
+            gossip: None,
         }
     }
 }
@@ -98,6 +103,8 @@ pub enum NodeConfigError {
     NoAddresses,
     /// The DHT configuration is invalid.
     Dht(DhtConfigError),
+    /// The gossip configuration is invalid.
+    Gossip(GossipConfigError),
 }
 
 impl fmt::Display for NodeConfigError {
@@ -120,6 +127,7 @@ impl fmt::Display for NodeConfigError {
             }
             NodeConfigError::NoAddresses => f.write_str("max_known_addresses must be at least 1"),
             NodeConfigError::Dht(e) => write!(f, "dht: {e}"),
+            NodeConfigError::Gossip(e) => write!(f, "gossip: {e}"),
         }
     }
 }
@@ -152,6 +160,9 @@ impl NodeConfig {
         }
         if self.max_known_addresses == 0 {
             return Err(NodeConfigError::NoAddresses);
+        }
+        if let Some(gossip) = &self.gossip {
+            gossip.validate().map_err(NodeConfigError::Gossip)?;
         }
         if let Some(dht) = &self.dht {
             dht.validate().map_err(NodeConfigError::Dht)?;

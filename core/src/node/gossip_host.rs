@@ -7,6 +7,12 @@
 //! failed and repairs its view. The first outbound connection joins the overlay when the active
 //! view is empty, so `starling node --bootstrap ADDR` joins gossip as it joins the DHT.
 //!
+//! A node does not know the address others reach it at, so it names itself with its peer id and
+//! an unspecified address. Whoever receives a message straight from a peer vouches for that
+//! peer's address: contacts in the message naming the sender are replaced by the contact the
+//! connection proves (peer id and announced listen port at the connection's IP), and contacts
+//! naming ourselves are dropped.
+//!
 //! Gossip's clock is the node's clock plus an offset ([`Node::set_wall_clock`]), so that
 //! publish times (and anti-entropy's buckets) mean the same on every node.
 
@@ -107,12 +113,13 @@ impl Node {
         let Some(hosted) = self.gossip.as_mut() else {
             return;
         };
-        match decode_message::<GossipMessage<NodeContact>>(frame, &Limits::DEFAULT) {
-            Ok(msg) => {
+        let decoded = decode_message::<GossipMessage<NodeContact>>(frame, &Limits::DEFAULT);
+        match decoded.ok().and_then(|msg| vouch(msg, from, self.local)) {
+            Some(msg) => {
                 let clock = hosted.clock(now);
                 hosted.gossip.handle_message(clock, from, msg);
             }
-            Err(_) => {
+            None => {
                 self.stats.gossip_frames_dropped += 1;
                 return;
             }
@@ -283,5 +290,94 @@ impl Node {
             h.gossip.peer_failed(clock, contact);
         }
         self.route_gossip(now);
+    }
+}
+
+/// Fixes the contacts in a message received straight from `from`: the sender's own entries take
+/// the address its connection proves; entries naming us (`local`) go. `None` if the message is
+/// about us joining ourselves.
+fn vouch(
+    msg: GossipMessage<NodeContact>,
+    from: NodeContact,
+    local: PeerId,
+) -> Option<GossipMessage<NodeContact>> {
+    let fix = |c: NodeContact| if c.peer == from.peer { from } else { c };
+    let fix_all = |peers: Vec<NodeContact>| -> Vec<NodeContact> {
+        peers
+            .into_iter()
+            .filter(|c| c.peer != local)
+            .map(fix)
+            .collect()
+    };
+    Some(match msg {
+        GossipMessage::ForwardJoin { joiner, ttl } => {
+            if joiner.peer == local {
+                return None;
+            }
+            GossipMessage::ForwardJoin {
+                joiner: fix(joiner),
+                ttl,
+            }
+        }
+        GossipMessage::Shuffle { origin, ttl, peers } => {
+            if origin.peer == local {
+                return None;
+            }
+            GossipMessage::Shuffle {
+                origin: fix(origin),
+                ttl,
+                peers: fix_all(peers),
+            }
+        }
+        GossipMessage::ShuffleReply { peers } => GossipMessage::ShuffleReply {
+            peers: fix_all(peers),
+        },
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(i: u8, port: u16) -> NodeContact {
+        NodeContact {
+            peer: PeerId::from_bytes([i; 32]),
+            addr: SocketAddr::from(([10, 0, 0, i], port)),
+        }
+    }
+
+    #[test]
+    fn the_connection_vouches_for_the_sender_and_we_are_left_out() {
+        let from = contact(1, 4000);
+        let local = PeerId::from_bytes([9; 32]);
+        let unvouched = NodeContact {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            ..from
+        };
+        let me = contact(9, 1);
+        let other = contact(2, 5000);
+        let msg = GossipMessage::Shuffle {
+            origin: unvouched,
+            ttl: 3,
+            peers: vec![unvouched, me, other],
+        };
+        let fixed = vouch(msg, from, local).unwrap();
+        assert_eq!(
+            fixed,
+            GossipMessage::Shuffle {
+                origin: from,
+                ttl: 3,
+                peers: vec![from, other],
+            }
+        );
+        let join_me = GossipMessage::ForwardJoin { joiner: me, ttl: 2 };
+        assert_eq!(vouch(join_me, from, local), None);
+        let relayed = GossipMessage::Shuffle {
+            origin: other,
+            ttl: 1,
+            peers: vec![other],
+        };
+        assert_eq!(vouch(relayed.clone(), from, local), Some(relayed));
     }
 }

@@ -7,8 +7,10 @@ use super::address_book::{AddressBook, EntryState};
 use super::config::NodeConfig;
 use super::connections::{ConnState, Connections, Timer};
 use super::dht_host::HostedDht;
+use super::gossip_host::HostedGossip;
 use super::output::{ConnId, Direction, NodeEvent, NodeOutput, NodeStats};
-use crate::dht::Dht;
+use crate::dht::{Dht, NodeContact};
+use crate::gossip::{BroadcastMode, Gossip};
 use crate::id::PeerId;
 use crate::machine::Machine;
 use crate::rng::derive_seed;
@@ -20,6 +22,8 @@ use crate::wire::{Frame, ProtocolId};
 const BACKOFF_STREAM: u64 = 1;
 /// The stream of the node's seed that drives the hosted DHT.
 const DHT_STREAM: u64 = 2;
+/// The stream of the node's seed that drives the hosted gossip.
+const GOSSIP_STREAM: u64 = 3;
 
 /// The per-process peer manager (see the [module docs](super)).
 #[derive(Debug)]
@@ -33,6 +37,8 @@ pub struct Node {
     pub(super) stats: NodeStats,
     /// The Kademlia DHT, when configured.
     pub(super) dht: Option<Box<HostedDht>>,
+    /// Gossip, when configured.
+    pub(super) gossip: Option<Box<HostedGossip>>,
 }
 
 impl Node {
@@ -52,8 +58,20 @@ impl Node {
                 .expect("validated with the node configuration");
             Box::new(HostedDht::new(dht))
         });
+        let gossip = config.gossip.map(|gossip_config| {
+            // Our own address is whatever our neighbours see: the host vouches for it.
+            let me = NodeContact {
+                peer: local,
+                addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            };
+            let seed = derive_seed(seed, GOSSIP_STREAM);
+            let gossip = Gossip::new(gossip_config, BroadcastMode::Plumtree, me, seed, now)
+                .expect("validated with the node configuration");
+            Box::new(HostedGossip::new(gossip))
+        });
         Node {
             dht,
+            gossip,
             config,
             local,
             book,
@@ -209,6 +227,7 @@ impl Node {
                     self.event(NodeEvent::Backpressure { peer, paused: true });
                 }
                 self.dht_connected(now, peer, conn);
+                self.gossip_connected(now, peer, conn);
             }
             Some((old, old_c)) => {
                 self.stats.duplicates_closed += 1;
@@ -253,6 +272,10 @@ impl Node {
         self.stats.frames_in += 1;
         if frame.protocol == ProtocolId::DHT && self.dht.is_some() {
             self.dht_frame(now, conn, frame);
+            return None;
+        }
+        if frame.protocol == ProtocolId::GOSSIP && self.gossip.is_some() {
+            self.gossip_frame(now, conn, frame);
             return None;
         }
         if !self.config.delivers(frame.protocol) {
@@ -334,6 +357,7 @@ impl Node {
                 self.route_dht(now);
             }
         }
+        self.gossip_tick(now);
         self.pump(now);
     }
 
@@ -356,7 +380,7 @@ impl Node {
             None
         };
         let dht = self.dht.as_ref().and_then(|h| h.dht.poll_timeout());
-        [dial, self.conns.next_timer(), dht]
+        [dial, self.conns.next_timer(), dht, self.gossip_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -437,6 +461,7 @@ impl Node {
     /// Records a failed dial of `addr` and reports it.
     pub(super) fn dial_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.dht_dial_failed(now, addr);
+        self.gossip_dial_failed(now, addr);
         if let Some(failure) = self.book.dial_failed(now, addr) {
             self.stats.dial_failures += 1;
             self.event(NodeEvent::DialFailed {
@@ -451,6 +476,7 @@ impl Node {
     pub(super) fn peer_gone(&mut self, now: Instant, peer: PeerId, cause: CloseCause) {
         self.event(NodeEvent::PeerDisconnected { peer, cause });
         self.book.peer_disconnected(now, peer);
+        self.gossip_peer_gone(now, peer);
     }
 
     /// The duplicate rule: keep the connection dialled by the node with the smaller id. Both

@@ -87,7 +87,8 @@
 //! ## Departures and gaps
 //! - Frames are dispatched by protocol id. With [`NodeConfig::dht`] set, the node hosts the
 //!   Kademlia DHT itself (`dht_host.rs`): DHT frames go to it, its requests go out on the
-//!   node's connections, and its results come out as [`NodeEvent::Dht`].
+//!   node's connections, and its results come out as [`NodeEvent::Dht`]. With
+//!   [`NodeConfig::gossip`] set, it hosts gossip the same way (`gossip_host.rs`).
 //! - No peer scoring or banning yet: failures are counted, not held against an address.
 
 mod address_book;
@@ -95,6 +96,7 @@ mod commands;
 mod config;
 mod connections;
 mod dht_host;
+mod gossip_host;
 mod machine;
 mod output;
 #[cfg(test)]

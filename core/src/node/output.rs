@@ -5,6 +5,7 @@ use core::fmt;
 use std::net::SocketAddr;
 
 use crate::dht::{DhtEvent, NodeContact};
+use crate::gossip::GossipEvent;
 use crate::id::PeerId;
 use crate::session::{CloseCause, CloseCode};
 use crate::time::Instant;
@@ -103,6 +104,9 @@ pub enum NodeEvent {
     },
     /// The hosted DHT reports a result (see [`super::NodeConfig::dht`]).
     Dht(DhtEvent<NodeContact>),
+    /// The hosted gossip delivers a message or reports a change (see
+    /// [`super::NodeConfig::gossip`]).
+    Gossip(GossipEvent<NodeContact>),
 }
 
 /// One established peer, as listed by [`super::Node::peers`].
@@ -167,6 +171,8 @@ pub struct NodeStats {
     pub addresses_refused: u64,
     /// DHT frames dropped: undecodable, or from a peer whose listen address is unknown.
     pub dht_frames_dropped: u64,
+    /// Gossip frames dropped: undecodable, or from a peer whose listen address is unknown.
+    pub gossip_frames_dropped: u64,
 }
 
 /// Why a command was refused. The node's state is unchanged.

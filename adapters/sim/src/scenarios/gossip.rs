@@ -305,9 +305,9 @@ pub fn run(
         .validate()
         .map_err(GossipScenarioError::Config)?;
     let wall = std::time::Instant::now();
-    let (config, mode) = (params.gossip.clone(), params.mode);
+    let (config, mode) = (params.gossip, params.mode);
     let factory = move |id: NodeId, seed: u64, now: Instant| {
-        let mut gossip = Gossip::new(config.clone(), mode, id, seed, now).expect("validated above");
+        let mut gossip = Gossip::new(config, mode, id, seed, now).expect("validated above");
         gossip.subscribe(sim_topic()).expect("one topic fits");
         GossipHost { gossip }
     };

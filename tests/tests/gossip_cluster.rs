@@ -1,0 +1,151 @@
+//! Gossip over real sockets: 32 nodes on loopback join the overlay through one bootstrap node;
+//! messages published by several of them reach every node exactly once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use starling_core::dht::NodeContact;
+use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
+use starling_core::identity::Identity;
+use starling_core::node::NodeEvent;
+use starling_core::session::NodeKeys;
+use starling_mio::{GossipCommand, Handle, Reactor, ReactorConfig, ReactorStats};
+
+const NODES: usize = 32;
+const WAIT: Duration = Duration::from_secs(60);
+
+struct GossipNode {
+    handle: Handle,
+    thread: JoinHandle<std::io::Result<ReactorStats>>,
+}
+
+fn topic() -> TopicId {
+    TopicId::named("cluster-test")
+}
+
+/// Starts node `index`; its gossip events go to `events`.
+fn start(
+    index: usize,
+    bootstrap: Vec<SocketAddr>,
+    events: &Sender<(usize, GossipEvent<NodeContact>)>,
+) -> (GossipNode, SocketAddr) {
+    let seed = index as u64 + 1;
+    let keys = NodeKeys::new(Identity::from_test_seed(seed), [seed as u8; 32]);
+    let mut config = ReactorConfig::new("127.0.0.1:0".parse().unwrap(), keys, "gossip-tests");
+    config.bootstrap = bootstrap;
+    // Every node shares 127.0.0.1.
+    config.node.max_per_ip = 4 * NODES;
+    config.node.max_inbound = 2 * NODES;
+    config.node.max_outbound = 2 * NODES;
+    config.node.gossip = Some(GossipConfig::default());
+    let (reactor, handle) = Reactor::bind(config).unwrap();
+    let addr = reactor.local_addr();
+    handle.gossip(GossipCommand::Subscribe(topic())).unwrap();
+    let tx = events.clone();
+    let thread = std::thread::spawn(move || {
+        reactor.run(move |e| {
+            if let NodeEvent::Gossip(e) = e {
+                let _ = tx.send((index, e.clone()));
+            }
+        })
+    });
+    (GossipNode { handle, thread }, addr)
+}
+
+/// Active-view sizes per node, kept up to date from the events.
+fn track_view(views: &mut [i32], i: usize, e: &GossipEvent<NodeContact>) {
+    match e {
+        GossipEvent::NeighborUp(_) => views[i] += 1,
+        GossipEvent::NeighborDown(_) => views[i] -= 1,
+        _ => {}
+    }
+}
+
+/// Feeds events to `on` until it says it is done, failing after WAIT.
+fn wait_for(
+    events: &Receiver<(usize, GossipEvent<NodeContact>)>,
+    what: &str,
+    mut on: impl FnMut(usize, GossipEvent<NodeContact>) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok((i, e)) => {
+                if on(i, e) {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("event channel closed"),
+        }
+    }
+}
+
+#[test]
+fn thirty_two_nodes_deliver_every_message_exactly_once() {
+    let (tx, events) = channel();
+    let (first, bootstrap) = start(0, vec![], &tx);
+    let mut nodes = vec![first];
+    for i in 1..NODES {
+        nodes.push(start(i, vec![bootstrap], &tx).0);
+    }
+    // The overlay forms: every node has at least two neighbours.
+    let mut views = vec![0i32; NODES];
+    wait_for(&events, "the overlay", |i, e| {
+        track_view(&mut views, i, &e);
+        views.iter().all(|&v| v >= 2)
+    });
+    assert!(views.iter().all(|&v| v <= 6), "active views {views:?}");
+
+    // Four publishers, two messages each.
+    let publishers = [0, 7, 19, 31];
+    let mut expected: HashMap<Bytes, usize> = HashMap::new();
+    for round in 0..2 {
+        for &p in &publishers {
+            let data = Bytes::from(format!("message {round} from node {p}"));
+            expected.insert(data.clone(), p);
+            nodes[p]
+                .handle
+                .gossip(GossipCommand::Publish(topic(), data))
+                .unwrap();
+        }
+    }
+    // Every node but the publisher delivers each message once.
+    let want = expected.len() * (NODES - 1);
+    let mut delivered: HashMap<(usize, Bytes), u32> = HashMap::new();
+    wait_for(&events, "deliveries", |i, e| {
+        if let GossipEvent::Message { data, topic: t, .. } = e {
+            assert_eq!(t, topic());
+            assert_ne!(
+                expected.get(&data),
+                Some(&i),
+                "a publisher got its own message"
+            );
+            *delivered.entry((i, data)).or_default() += 1;
+        }
+        delivered.len() >= want
+    });
+    // A little longer: no duplicate shows up late.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while let Some(left) = settle.checked_duration_since(Instant::now()) {
+        if let Ok((i, GossipEvent::Message { data, .. })) = events.recv_timeout(left) {
+            *delivered.entry((i, data)).or_default() += 1;
+        }
+    }
+    assert_eq!(delivered.len(), want);
+    assert!(
+        delivered.values().all(|&n| n == 1),
+        "duplicate deliveries: {:?}",
+        delivered.iter().filter(|(_, &n)| n > 1).collect::<Vec<_>>()
+    );
+
+    for node in nodes {
+        node.handle.shutdown().unwrap();
+        node.thread.join().unwrap().unwrap();
+    }
+}
