@@ -173,9 +173,9 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Gossip<C> {
     }
 
     /// A partner asks for payloads.
-    pub(crate) fn on_pull(&mut self, from: C, topic: TopicId, ids: &[MessageId]) {
+    pub(crate) fn on_pull(&mut self, now: Instant, from: C, topic: TopicId, ids: &[MessageId]) {
         if self.slot(topic).is_some() {
-            self.send_payloads(from, topic, ids);
+            self.send_payloads(now, from, topic, ids);
         }
     }
 

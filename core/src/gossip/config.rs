@@ -58,6 +58,9 @@ pub struct GossipConfig {
     pub publish_rate: Rate,
     /// Payloads accepted from one peer (pushed or pulled). Default 2000/s, bursts of 4000.
     pub peer_rate: Rate,
+    /// Payloads sent on request (grafts and pulls), all peers together: bounds what requests
+    /// can make this node send. Default 4000/s, bursts of 8000.
+    pub serve_rate: Rate,
     /// Rejected messages (by the validator, or malformed) after which a peer is dropped from the
     /// active view. Default 8.
     pub reject_limit: u16,
@@ -87,6 +90,10 @@ impl Default for GossipConfig {
             peer_rate: Rate {
                 per_sec: 2000,
                 burst: 4000,
+            },
+            serve_rate: Rate {
+                per_sec: 4000,
+                burst: 8000,
             },
             reject_limit: 8,
         }
@@ -172,6 +179,11 @@ impl GossipConfig {
         check(
             self.peer_rate.per_sec > 0 && self.peer_rate.burst > 0,
             "peer_rate",
+            "nonzero",
+        )?;
+        check(
+            self.serve_rate.per_sec > 0 && self.serve_rate.burst > 0,
+            "serve_rate",
             "nonzero",
         )?;
         check(self.reject_limit > 0, "reject_limit", "at least 1")

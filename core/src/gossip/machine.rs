@@ -97,6 +97,7 @@ pub struct Gossip<C> {
     pub(crate) pulls: SmallVec<[(C, u32, Instant); 2]>,
     pub(crate) validator: Box<dyn MessageValidator + Send>,
     pub(crate) publish_rate: TokenBucket,
+    pub(crate) serve_rate: TokenBucket,
     pub(crate) rng: MachineRng,
     pub(crate) next_anti_entropy: Instant,
     pub(crate) outputs: VecDeque<GossipOutput<C>>,
@@ -139,6 +140,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Gossip<C> {
                 config.publish_rate.burst,
                 now,
             ),
+            serve_rate: TokenBucket::new(config.serve_rate.per_sec, config.serve_rate.burst, now),
             rng,
             next_anti_entropy: now + first_exchange,
             outputs: VecDeque::new(),
@@ -421,7 +423,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Machine for Gossip<C> {
             GossipMessage::Topics { topics } => self.on_topics(from, topics),
             GossipMessage::Gossip(payload) => self.on_payload(now, from, *payload),
             GossipMessage::IHave { topic, entries } => self.on_ihave(now, from, topic, &entries),
-            GossipMessage::Graft { topic, ids } => self.on_graft(from, topic, &ids),
+            GossipMessage::Graft { topic, ids } => self.on_graft(now, from, topic, &ids),
             GossipMessage::Prune { topic } => self.on_prune(from, topic),
             GossipMessage::Digest {
                 topic,
@@ -434,7 +436,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Machine for Gossip<C> {
                 ids,
                 want_reply,
             } => self.on_bucket_ids(now, from, topic, bucket, &ids, want_reply),
-            GossipMessage::Pull { topic, ids } => self.on_pull(from, topic, &ids),
+            GossipMessage::Pull { topic, ids } => self.on_pull(now, from, topic, &ids),
             _ => {}
         }
     }
@@ -472,3 +474,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Machine for Gossip<C> {
         .min()
     }
 }
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -224,7 +224,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Gossip<C> {
     }
 
     /// A neighbour wants `ids` and our pushes on `topic`.
-    pub(crate) fn on_graft(&mut self, from: C, topic: TopicId, ids: &[MessageId]) {
+    pub(crate) fn on_graft(&mut self, now: Instant, from: C, topic: TopicId, ids: &[MessageId]) {
         let Some(slot) = self.slot(topic) else {
             return;
         };
@@ -233,7 +233,7 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Gossip<C> {
             return;
         };
         n.lazy &= !(1 << slot);
-        self.send_payloads(from, topic, ids);
+        self.send_payloads(now, from, topic, ids);
     }
 
     /// A neighbour wants announcements only on `topic`.
@@ -246,11 +246,15 @@ impl<C: Copy + Eq + core::hash::Hash + core::fmt::Debug> Gossip<C> {
         }
     }
 
-    /// Sends the payloads we hold among `ids` (of `topic`) to `to`.
-    pub(crate) fn send_payloads(&mut self, to: C, topic: TopicId, ids: &[MessageId]) {
+    /// Sends the payloads we hold among `ids` (of `topic`) to `to`, within `serve_rate`.
+    pub(crate) fn send_payloads(&mut self, now: Instant, to: C, topic: TopicId, ids: &[MessageId]) {
         for id in ids.iter().take(MAX_IDS_PER_MESSAGE) {
             if let Some(p) = self.history.payload(id) {
                 if p.topic == topic {
+                    if !self.serve_rate.try_take(now, 1) {
+                        self.stats.dropped += 1;
+                        return;
+                    }
                     self.stats.payloads_sent += 1;
                     self.send(to, GossipMessage::Gossip(Box::new(p)));
                 }
