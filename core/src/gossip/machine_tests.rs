@@ -142,11 +142,13 @@ fn a_message_reaches_every_node_once_and_the_tree_prunes_duplicates() {
 
 #[test]
 fn publish_refusals_are_named() {
-    let mut config = GossipConfig::default();
-    config.max_data_len = 4;
-    config.publish_rate = Rate {
-        per_sec: 1,
-        burst: 1,
+    let config = GossipConfig {
+        max_data_len: 4,
+        publish_rate: Rate {
+            per_sec: 1,
+            burst: 1,
+        },
+        ..GossipConfig::default()
     };
     let mut g = Gossip::new(config, BroadcastMode::Plumtree, 0u8, 1, T0).unwrap();
     let other = TopicId::named("other");
@@ -183,8 +185,10 @@ impl MessageValidator for RejectOdd {
 
 #[test]
 fn rejected_messages_stop_and_charge_the_sender_until_it_is_dropped() {
-    let mut config = GossipConfig::default();
-    config.reject_limit = 2;
+    let config = GossipConfig {
+        reject_limit: 2,
+        ..GossipConfig::default()
+    };
     let mut net = Net::joined(2, config);
     net.nodes[1].set_validator(Box::new(RejectOdd));
     assert_eq!(net.nodes[1].active(), &[0]);
@@ -209,16 +213,18 @@ fn rejected_messages_stop_and_charge_the_sender_until_it_is_dropped() {
 
 #[test]
 fn a_flooding_neighbour_is_limited_and_requests_are_served_within_the_serve_rate() {
-    let mut config = GossipConfig::default();
-    config.peer_rate = Rate {
-        per_sec: 1,
-        burst: 3,
+    let config = GossipConfig {
+        peer_rate: Rate {
+            per_sec: 1,
+            burst: 3,
+        },
+        serve_rate: Rate {
+            per_sec: 1,
+            burst: 2,
+        },
+        reject_limit: 100,
+        ..GossipConfig::default()
     };
-    config.serve_rate = Rate {
-        per_sec: 1,
-        burst: 2,
-    };
-    config.reject_limit = 100;
     let mut net = Net::joined(2, config);
     let mut ids = Vec::new();
     for i in 0..6u8 {
