@@ -73,7 +73,10 @@ fn wait_for(
 ) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        // Checked on every event too: a steady flow of events must not hide a missed deadline.
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            panic!("timed out waiting for {what}");
+        };
         match events.recv_timeout(left) {
             Ok((i, e)) => {
                 if on(i, e) {
@@ -88,6 +91,15 @@ fn wait_for(
 
 #[test]
 fn thirty_two_nodes_deliver_every_message_exactly_once() {
+    // A reactor that never finishes shutting down would hang the test run: fail it instead.
+    std::thread::spawn(|| {
+        std::thread::sleep(3 * WAIT);
+        eprintln!(
+            "gossip_cluster: still running after {:?}; aborting",
+            3 * WAIT
+        );
+        std::process::abort();
+    });
     let (tx, events) = channel();
     let (first, bootstrap) = start(0, vec![], &tx);
     let mut nodes = vec![first];
@@ -144,8 +156,10 @@ fn thirty_two_nodes_deliver_every_message_exactly_once() {
         delivered.iter().filter(|(_, &n)| n > 1).collect::<Vec<_>>()
     );
 
-    for node in nodes {
+    for node in &nodes {
         node.handle.shutdown().unwrap();
+    }
+    for node in nodes {
         node.thread.join().unwrap().unwrap();
     }
 }

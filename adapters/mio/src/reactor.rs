@@ -394,6 +394,9 @@ impl Reactor {
         // The clock is read only by the outputs that need it: this runs once per frame.
         while let Some(out) = self.node.poll_output() {
             match out {
+                // Shutting down waits for every connection to close; a protocol repairing its
+                // view as peers leave (gossip) would otherwise keep dialling new ones.
+                NodeOutput::Dial { .. } if self.shutting_down => {}
                 NodeOutput::Dial { addr, expected } => {
                     let now = self.now();
                     self.dial(now, addr, expected)
