@@ -29,6 +29,7 @@ pub mod id;
 pub mod identity;
 pub mod machine;
 pub mod node;
+pub mod raft;
 pub mod rate;
 pub mod rng;
 pub mod session;
