@@ -7,6 +7,7 @@ mod node_cmd;
 mod progress;
 mod sim_cmd;
 mod sim_gossip;
+mod sim_raft;
 
 /// Counts allocations per thread, so `starling bench` can show the hot path allocates nothing.
 #[global_allocator]

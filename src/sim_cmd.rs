@@ -20,6 +20,9 @@ pub enum Scenario {
     /// Gossip: Plumtree broadcast over a HyParView overlay formed by real joins, with anti-
     /// entropy, under loss, crashes or a partition; or plain push gossip as a baseline.
     Gossip(crate::sim_gossip::GossipArgs),
+    /// Raft: a replicated key-value service under loss, duplication, reordering, partitions,
+    /// crashes and a skewed clock; safety checked continuously, histories for linearizability.
+    Raft(crate::sim_raft::RaftArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +125,7 @@ pub fn run(scenario: Scenario) -> Result<(), String> {
         Scenario::Handshake(args) => run_handshake(args),
         Scenario::Dht(args) => run_dht(args),
         Scenario::Gossip(args) => crate::sim_gossip::run(args),
+        Scenario::Raft(args) => crate::sim_raft::run(args),
     }
 }
 

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod linearizability;
 mod network;
 mod observer;
 mod queue;

@@ -224,10 +224,11 @@ impl<P: Clone + Ord> RaftLog<P> {
             return;
         }
         if index >= self.last_index() || self.term(index) != Some(term) {
-            // The snapshot is ahead of (or disagrees with) our log: it replaces all of it.
+            // The snapshot is ahead of (or disagrees with) our log: it replaces all of it, on
+            // disk too — stored entries past it may be of a stale term, so they are cut.
             self.entries.clear();
             self.unstable_from = index + 1;
-            self.pending_truncate = None;
+            self.pending_truncate = Some(index + 1);
             self.persisted = index;
         } else {
             let drop = (index - self.snapshot_index) as usize;
@@ -345,5 +346,19 @@ mod tests {
         assert_eq!(log.term(2), Some(1));
         log.compact(10, 4);
         assert_eq!((log.last_index(), log.last_term()), (10, 4));
+    }
+
+    #[test]
+    fn a_snapshot_that_disagrees_with_the_log_cuts_it_on_disk_too() {
+        let mut log = RaftLog::new(0, 0);
+        log.try_append(0, 0, &[e(1, 1), e(2, 1), e(3, 1)]);
+        let _ = log.take_unstable();
+        // A leader's snapshot at 2 of term 2: our entries 2 and 3 (term 1) are stale, and the
+        // disk must drop 3 as well, or a restart would bring it back.
+        log.compact(2, 2);
+        let (truncate, entries) = log.take_unstable();
+        assert_eq!(truncate, Some(3));
+        assert!(entries.is_empty());
+        assert_eq!((log.last_index(), log.last_term()), (2, 2));
     }
 }

@@ -39,6 +39,7 @@
 //!   carry the read round for ReadIndex and a commit index capped at what the follower matches.
 //! - Reads are served only by the leader; followers answer `NotLeader` with a hint.
 
+pub mod codec;
 mod config;
 mod election;
 mod event;

@@ -4,3 +4,4 @@ pub mod dht;
 pub mod gossip;
 pub mod handshake;
 pub mod liveness;
+pub mod raft;
