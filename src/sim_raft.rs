@@ -49,14 +49,21 @@ pub fn run(args: RaftArgs) -> Result<(), String> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
     } else {
         print(&report);
     }
     if report.failing_seeds.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} seed(s) failed: {:?}", report.failing_seeds.len(), report.failing_seeds))
+        Err(format!(
+            "{} seed(s) failed: {:?}",
+            report.failing_seeds.len(),
+            report.failing_seeds
+        ))
     }
 }
 
@@ -67,7 +74,12 @@ fn print(r: &RaftReport) {
     );
     println!(
         "  {} ops committed, {} unknown; {} elections (median {:.1} ms, p99 {:.1} ms); {} crashes",
-        r.ops_committed, r.ops_unknown, r.elections, r.median_election_ms, r.p99_election_ms, r.crashes
+        r.ops_committed,
+        r.ops_unknown,
+        r.elections,
+        r.median_election_ms,
+        r.p99_election_ms,
+        r.crashes
     );
     println!(
         "  {} events in {:.2} s ({:.2} M/s); first seed's digest {}",

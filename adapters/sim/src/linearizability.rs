@@ -28,15 +28,25 @@
 //!   key of a key-value store); the history is linearizable iff every part is, and each part is
 //!   searched on its own, which turns one exponential search into many small ones.
 //!
-//! ## Pending operations
+//! ## Pending operations (departures from the papers)
 //! An operation with `ret == None` got no response (the client timed out, gave up or crashed): it
-//! may have taken effect at any instant after its call, or never. Its return time is taken as
-//! infinity, so it has no return entry: the search may linearize it anywhere after its call, with
-//! any output, and succeeds as soon as every *completed* operation is linearized, leaving the
-//! remaining pending ones out. Two sound reductions keep pending operations cheap: one whose call
-//! comes after every completed operation's return is dropped up front (it can always go last), and
-//! one that would not change the model state where it is tried is not linearized there (leaving
-//! it out is equivalent, as its output is unconstrained), so pending reads cost nothing.
+//! may have taken effect at any instant after its call, or never. It has no return entry, so it
+//! never blocks the search: the search may linearize it anywhere after its call, with any output,
+//! and succeeds as soon as every *completed* operation is linearized. Since each one stays a
+//! candidate forever, pending operations are what makes histories expensive; these sound
+//! reductions keep them cheap:
+//! - Completed candidates are tried before pending ones, and pending ones latest call first (the
+//!   one a read needs was usually called shortly before it).
+//! - One called after every completed return is dropped up front (it can always go last), as are
+//!   those [`Model::useless_pending`] names (for [`KvModel`]: reads, and writes of values no one
+//!   observed).
+//! - One is not placed where it would not change the model state (leaving it out is equivalent),
+//!   nor where, placed right after other pending ones, it reaches the state it would reach
+//!   without them (those are then useless; the search tries it alone from the run's start).
+//! - Of pending operations with equal inputs, only the earliest-called unused one is a candidate.
+//! - The cache stores, per (completed operations placed, state), the sets of pending operations
+//!   used; a configuration using a superset of one already seen is skipped (it has fewer options
+//!   for the same future), so the cache is a subsumption check rather than plain equality.
 //!
 //! ## Time
 //! Intervals are closed: an operation that returned at `t` precedes one called at `t' > t`, but is
@@ -56,7 +66,12 @@
 //! or one backtrack; `budget` caps the steps over all parts (checked in the order
 //! [`Model::partition`] returns them), and when it runs out [`check`] answers
 //! [`Verdict::Unknown`] rather than searching on. The cache holds at most one entry per step
-//! (`n/8` bytes of bitset plus a state), so the budget also caps memory.
+//! (`n/8` bytes of bitset plus a state), so the budget also caps memory. Proving a violation
+//! means exhausting the reachable configurations before it, so it costs more than accepting a
+//! linearizable history: on one hot key with ~10 concurrent clients, few distinct values and
+//! thousands of operations, or with hundreds of pending operations whose values were observed,
+//! expect [`Verdict::Unknown`] with the default budgets. Unique written values and many keys keep
+//! it cheap.
 //!
 //! ## Ready models
 //! [`KvModel`] is a key-value store with get, put and compare-and-set, partitioned by key.

@@ -354,7 +354,14 @@ impl<P: RaftPeer> Raft<P> {
             .is_none_or(|i| (i.index, i.term, i.total_len) != (index, term, total_len));
         if fresh {
             if offset != 0 {
-                return;
+                // A transfer we know nothing of (we restarted mid-way, or its start was lost):
+                // ask for it from the beginning.
+                let msg = RaftMessage::SnapshotResponse {
+                    term: self.term,
+                    index,
+                    received: 0,
+                };
+                return self.send_gated(from, msg);
             }
             self.incoming = Some(Incoming {
                 index,
@@ -412,7 +419,9 @@ impl<P: RaftPeer> Raft<P> {
             offset,
         } = pr.mode
         {
-            if sending == index && received > offset {
+            // Behind our offset means the follower lost what it had (it restarted): resume
+            // from what it holds.
+            if sending == index && received != offset {
                 pr.mode = Mode::Snapshot {
                     index,
                     offset: received,

@@ -460,6 +460,54 @@ fn a_far_behind_follower_catches_up_from_a_chunked_snapshot() {
 }
 
 #[test]
+fn a_follower_restarted_mid_snapshot_is_sent_it_again_from_the_start() {
+    let config = RaftConfig {
+        snapshot_chunk_len: 3,
+        ..RaftConfig::default()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run(1500);
+    let leader = c.leader();
+    let lagging = *c.nodes.keys().find(|id| **id != leader).unwrap();
+    c.cut.insert(lagging);
+    for _ in 0..10 {
+        c.propose(leader, b"v");
+    }
+    c.run(200);
+    let (now, applied) = (c.now, c.nodes[&leader].applied_index());
+    let node = c.nodes.get_mut(&leader).unwrap();
+    node.compact(now, applied, Bytes::from_static(b"state-of-ten"))
+        .unwrap();
+    c.cut.clear();
+    c.drain(leader);
+    // Deliver one message at a time until the follower holds two chunks, then restart it: its
+    // partial snapshot is gone while the leader would go on from the third chunk.
+    c.now += Duration::from_millis(60); // a heartbeat round: the leader starts the transfer
+    let now = c.now;
+    c.nodes.get_mut(&leader).unwrap().handle_timeout(now);
+    c.drain(leader);
+    let mut chunks = 0;
+    while chunks < 2 {
+        let (from, to, msg) = c.net.pop_front().expect("the transfer never started");
+        chunks += usize::from(to == lagging && matches!(msg, RaftMessage::Snapshot { .. }));
+        c.nodes
+            .get_mut(&to)
+            .unwrap()
+            .handle_message(c.now, from, msg);
+        c.drain(to);
+    }
+    c.net.clear();
+    c.restart(lagging);
+    c.run(500);
+    assert_eq!(
+        c.nodes[&lagging].commit_index(),
+        c.nodes[&leader].commit_index()
+    );
+    let snap = c.disks[&lagging].snapshot.as_ref().expect("installed");
+    assert_eq!(snap.data, Bytes::from_static(b"state-of-ten"));
+}
+
+#[test]
 fn compaction_refuses_unapplied_or_already_compacted_indexes() {
     let mut c = Cluster::new(1);
     c.run(1000);

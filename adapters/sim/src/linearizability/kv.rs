@@ -115,7 +115,8 @@ impl Model for KvModel {
             }
         }
         let pending = || part.iter().copied().filter(|&i| history[i].ret.is_none());
-        let may_witness_failed_cas = |i: usize| last_failed_cas.is_some_and(|r| history[i].call <= r);
+        let may_witness_failed_cas =
+            |i: usize| last_failed_cas.is_some_and(|r| history[i].call <= r);
         let kept = |i: usize, needed: &BTreeSet<u64>| match history[i].input {
             KvInput::Get(_) => false,
             KvInput::Put(_, value) => needed.contains(&value) || may_witness_failed_cas(i),

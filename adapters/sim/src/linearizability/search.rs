@@ -43,7 +43,7 @@ impl Hasher for FoldHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     fn write_u8(&mut self, n: u8) {
         self.write_u64(u64::from(n));
@@ -304,7 +304,11 @@ pub(super) fn search<M: Model>(
     let pending_end = |main: &List| {
         let first = main.first_return();
         // `remaining > 0`, so a return is left; `NIL` cannot happen, but is harmless.
-        let limit = if first == NIL { u64::MAX } else { main.time[first] };
+        let limit = if first == NIL {
+            u64::MAX
+        } else {
+            main.time[first]
+        };
         pend_call.partition_point(|&call| call <= limit)
     };
 
@@ -351,7 +355,15 @@ pub(super) fn search<M: Model>(
             if dead_end.as_ref().is_none_or(|d| stack.len() > d.depth) {
                 dead_end = Some(DeadEnd {
                     depth: stack.len(),
-                    text: explain(model, history, &ops, &main, &pend_open(&main, &done_pending), &state, &stack),
+                    text: explain(
+                        model,
+                        history,
+                        &ops,
+                        &main,
+                        &pend_open(&main, &done_pending),
+                        &state,
+                        &stack,
+                    ),
                 });
             }
             let Some(frame) = stack.pop() else {
@@ -442,7 +454,11 @@ pub(super) fn search<M: Model>(
 }
 
 /// For each pending position, the previous pending position with an equal input, or `NIL`.
-fn twins<I: PartialEq, O>(history: &[Operation<I, O>], ops: &[usize], pend: &[usize]) -> Vec<usize> {
+fn twins<I: PartialEq, O>(
+    history: &[Operation<I, O>],
+    ops: &[usize],
+    pend: &[usize],
+) -> Vec<usize> {
     let mut twin = vec![NIL; pend.len()];
     // (an input, the last pending position seen with it)
     let mut groups: Vec<(&I, usize)> = Vec::new();

@@ -557,4 +557,3 @@ fn time_big_history() {
         times[times.len() - 1]
     );
 }
-

@@ -82,7 +82,10 @@ impl Invariants {
     }
 }
 
-fn servers<'a>(view: &'a View<'_, Member>, n: u32) -> impl Iterator<Item = (NodeId, &'a Raft<NodeId>)> {
+fn servers<'a>(
+    view: &'a View<'_, Member>,
+    n: u32,
+) -> impl Iterator<Item = (NodeId, &'a Raft<NodeId>)> {
     (0..n).filter_map(move |id| Some((id, view.node(id)?.server()?.raft())))
 }
 

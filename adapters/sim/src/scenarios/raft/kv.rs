@@ -151,8 +151,12 @@ impl Kv {
             if data.remaining() < 21 {
                 return None;
             }
-            let (client, req, tag, word) =
-                (data.get_u32_le(), data.get_u64_le(), data.get_u8(), data.get_u64_le());
+            let (client, req, tag, word) = (
+                data.get_u32_le(),
+                data.get_u64_le(),
+                data.get_u8(),
+                data.get_u64_le(),
+            );
             let out = match tag {
                 0 => KvOutput::Ok,
                 1 => KvOutput::CasResult(word != 0),
@@ -219,7 +223,10 @@ mod tests {
         assert_eq!(kv.apply_command(9, 1, cas), Some(KvOutput::CasResult(true)));
         // Applied again it would fail; remembered, it answers as the first time.
         assert_eq!(kv.apply_command(9, 1, cas), Some(KvOutput::CasResult(true)));
-        assert_eq!(kv.apply_command(9, 2, KvInput::Put(1, 6)), Some(KvOutput::Ok));
+        assert_eq!(
+            kv.apply_command(9, 2, KvInput::Put(1, 6)),
+            Some(KvOutput::Ok)
+        );
         assert_eq!(kv.apply_command(9, 1, cas), None);
         assert_eq!(kv.apply(KvInput::Get(1)), KvOutput::Value(Some(6)));
         let restored = Kv::restore(&kv.snapshot()).unwrap();

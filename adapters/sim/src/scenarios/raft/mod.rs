@@ -55,6 +55,8 @@ pub struct RaftParams {
     pub faults: bool,
     /// Search steps the linearizability checker may take per seed.
     pub check_budget: u64,
+    /// Serve reads locally without ReadIndex: a deliberate bug, to show the checker finds it.
+    pub stale_reads: bool,
 }
 
 impl Default for RaftParams {
@@ -66,6 +68,7 @@ impl Default for RaftParams {
             duration: Duration::from_secs(10),
             faults: true,
             check_budget: 20_000_000,
+            stale_reads: false,
         }
     }
 }
@@ -150,6 +153,7 @@ pub fn run_seed(params: RaftParams, seed: u64) -> SeedOutcome {
         raft: raft_config(),
         disk_latency: Duration::from_millis(2),
         compact_after: 64,
+        stale_reads: params.stale_reads,
     };
     let client_params = ClientParams {
         servers,
@@ -283,13 +287,12 @@ fn drive(
 
 fn converged(sim: &RaftSim, servers: u32) -> bool {
     let states: Vec<_> = (0..servers)
-        .filter_map(|id| sim.node(id)?.server().map(|s| (s.raft().applied_index(), s.kv().clone())))
+        .filter_map(|id| {
+            sim.node(id)?
+                .server()
+                .map(|s| (s.raft().applied_index(), s.kv().clone()))
+        })
         .collect();
-    if std::env::var_os("RAFT_TRACE").is_some() {
-        for s in &states {
-            eprintln!("final {s:?}");
-        }
-    }
     states.len() == servers as usize && states.windows(2).all(|w| w[0] == w[1])
 }
 
@@ -341,7 +344,10 @@ pub fn failed(o: &SeedOutcome) -> bool {
 
 /// Sums per-seed outcomes (in seed order) into a report.
 pub fn report(params: RaftParams, outcomes: &[SeedOutcome], wall_ms: u64) -> RaftReport {
-    let mut election_ms: Vec<f64> = outcomes.iter().flat_map(|o| o.election_ms.iter().copied()).collect();
+    let mut election_ms: Vec<f64> = outcomes
+        .iter()
+        .flat_map(|o| o.election_ms.iter().copied())
+        .collect();
     election_ms.sort_by(f64::total_cmp);
     let quantile = |q: f64| {
         if election_ms.is_empty() {
@@ -366,11 +372,18 @@ pub fn report(params: RaftParams, outcomes: &[SeedOutcome], wall_ms: u64) -> Raf
         median_election_ms: quantile(0.5),
         p99_election_ms: quantile(0.99),
         crashes: outcomes.iter().map(|o| o.crashes).sum(),
-        failing_seeds: outcomes.iter().filter(|o| failed(o)).map(|o| o.seed).collect(),
+        failing_seeds: outcomes
+            .iter()
+            .filter(|o| failed(o))
+            .map(|o| o.seed)
+            .collect(),
         events,
         wall_ms,
         events_per_sec: events as f64 / (wall_ms.max(1) as f64 / 1000.0),
-        digest: outcomes.first().map(|o| o.digest.clone()).unwrap_or_default(),
+        digest: outcomes
+            .first()
+            .map(|o| o.digest.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -418,6 +431,23 @@ mod tests {
         assert!(o.ops_committed > 100, "{o:?}");
         assert_eq!(o.ops_unknown, 0);
         assert_eq!(o.elections, 1);
+    }
+
+    #[test]
+    fn the_checker_catches_stale_reads() {
+        let params = RaftParams {
+            duration: Duration::from_secs(4),
+            stale_reads: true,
+            ..RaftParams::default()
+        };
+        let caught = (1..=10)
+            .map(|seed| run_seed(params, seed))
+            .filter(|o| matches!(o.verdict, Verdict::NotLinearizable { .. }))
+            .count();
+        assert!(
+            caught > 0,
+            "10 schedules with stale reads all passed the checker"
+        );
     }
 
     #[test]

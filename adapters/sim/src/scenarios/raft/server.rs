@@ -38,7 +38,8 @@ impl Clock {
         if local == Instant::MAX {
             return local;
         }
-        let t = (u128::from(local.as_nanos()) * u128::from(self.den)).div_ceil(u128::from(self.num));
+        let t =
+            (u128::from(local.as_nanos()) * u128::from(self.den)).div_ceil(u128::from(self.num));
         Instant::from_nanos(u64::try_from(t).unwrap_or(u64::MAX))
     }
 }
@@ -51,6 +52,10 @@ pub(crate) struct ServerParams {
     pub disk_latency: Duration,
     /// Take a snapshot once this many applied entries sit in the log.
     pub compact_after: u64,
+    /// Answer reads from the local state at once, without a ReadIndex round: a deliberate bug
+    /// (a deposed leader or a lagging follower serves stale values), so tests can show that the
+    /// linearizability checker catches it.
+    pub stale_reads: bool,
 }
 
 pub(crate) struct Server {
@@ -91,9 +96,6 @@ impl Server {
             (d.recovered(), kv)
         };
         let applied = recovered.snapshot.as_ref().map_or(0, |s| s.index);
-        if std::env::var_os("RAFT_TRACE").is_some() {
-            eprintln!("{:.3} s{id} clock {clock:?} start hard={:?} snap={:?} entries={:?}", now.as_nanos() as f64 / 1e6, recovered.hard_state, recovered.snapshot.as_ref().map(|s| (s.index, s.term)), recovered.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>());
-        }
         let raft = Raft::restore(
             params.raft,
             id,
@@ -139,6 +141,10 @@ impl Server {
 
     fn on_request(&mut self, now: Instant, client: NodeId, req: u64, op: KvInput) {
         let local = self.clock.local(now);
+        if self.params.stale_reads && matches!(op, KvInput::Get(_)) {
+            let value = self.kv.apply(op);
+            return self.reply(client, req, Reply::Done(value));
+        }
         let refused = match kv::encode(client, req, op) {
             Some(command) => match self.raft.propose(local, command) {
                 Ok((index, term)) => {
@@ -167,9 +173,6 @@ impl Server {
         let local = self.clock.local(now);
         while self.writes.front().is_some_and(|(at, _)| *at <= now) {
             let (_, batch) = self.writes.pop_front().expect("checked above");
-            if std::env::var_os("RAFT_TRACE").is_some() {
-                eprintln!("{:.3} s{} written {}", now.as_nanos() as f64 / 1e6, self.raft.id(), batch.id);
-            }
             self.disk.borrow_mut().write(&batch);
             self.raft.persisted(local, batch.id);
         }
@@ -215,17 +218,6 @@ impl Server {
     }
 
     fn on_event(&mut self, now: Instant, event: RaftEvent<NodeId>) {
-        if std::env::var_os("RAFT_TRACE").is_some() {
-            let id = self.raft.id();
-            let t = now.as_nanos() as f64 / 1e6;
-            match &event {
-                RaftEvent::Persist(b) => eprintln!("{t:.3} s{id} persist id={} snap={:?} trunc={:?} entries={:?} hard={:?} commit={} last={}", b.id, b.snapshot.as_ref().map(|s| (s.index, s.term)), b.truncate_from, b.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(), b.hard_state, self.raft.commit_index(), self.raft.last_index()),
-                RaftEvent::Apply(es) => eprintln!("{t:.3} s{id} apply {:?}", es.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>()),
-                RaftEvent::InstallSnapshot(s) => eprintln!("{t:.3} s{id} install {} {}", s.index, s.term),
-                RaftEvent::RoleChanged { role, term, leader } => eprintln!("{t:.3} s{id} role {role:?} term {term} leader {leader:?}"),
-                _ => {}
-            }
-        }
         match event {
             RaftEvent::Persist(batch) => {
                 // Writes complete in order: one disk, one queue.
@@ -257,7 +249,11 @@ impl Server {
             RaftEvent::InstallSnapshot(snapshot) => {
                 self.kv = Kv::restore(&snapshot.data).unwrap_or_default();
                 self.applied = snapshot.index;
-                let stale: Vec<u64> = self.proposals.range(..=snapshot.index).map(|(i, _)| *i).collect();
+                let stale: Vec<u64> = self
+                    .proposals
+                    .range(..=snapshot.index)
+                    .map(|(i, _)| *i)
+                    .collect();
                 for index in stale {
                     let (_, client, req) = self.proposals.remove(&index).expect("listed above");
                     self.reply(client, req, Reply::Unknown);
