@@ -10,35 +10,9 @@ use super::*;
 use crate::machine::{Machine, Output};
 use crate::time::{Duration, Instant};
 
-#[derive(Clone, Default)]
-struct Disk {
-    hard: HardState<u32>,
-    snapshot: Option<Snapshot<u32>>,
-    entries: Vec<Entry<u32>>,
-}
-
-impl Disk {
-    fn write(&mut self, batch: &PersistBatch<u32>) {
-        if let Some(s) = &batch.snapshot {
-            self.entries.retain(|e| e.index > s.index);
-            if self.entries.first().is_some_and(|e| e.index != s.index + 1) {
-                self.entries.clear();
-            }
-            self.snapshot = Some(s.clone());
-        }
-        if let Some(from) = batch.truncate_from {
-            self.entries.retain(|e| e.index < from);
-        }
-        self.entries.extend(batch.entries.iter().cloned());
-        if let Some(h) = batch.hard_state {
-            self.hard = h;
-        }
-    }
-}
-
 struct Cluster {
     nodes: BTreeMap<u32, Raft<u32>>,
-    disks: BTreeMap<u32, Disk>,
+    disks: BTreeMap<u32, MemStorage<u32>>,
     applied: BTreeMap<u32, Vec<Entry<u32>>>,
     net: VecDeque<(u32, u32, RaftMessage<u32>)>,
     cut: BTreeSet<u32>,
@@ -82,17 +56,12 @@ impl Cluster {
     fn add(&mut self, id: u32, bootstrap: Membership<u32>) {
         let raft = Raft::new(self.config, id, bootstrap, u64::from(id), self.now).unwrap();
         self.nodes.insert(id, raft);
-        self.disks.insert(id, Disk::default());
+        self.disks.insert(id, MemStorage::default());
         self.applied.insert(id, Vec::new());
     }
 
     fn restart(&mut self, id: u32) {
-        let disk = self.disks[&id].clone();
-        let recovered = Recovered {
-            hard_state: disk.hard,
-            snapshot: disk.snapshot.clone(),
-            entries: disk.entries.clone(),
-        };
+        let recovered = self.disks[&id].recovered();
         let raft = Raft::restore(
             self.config,
             id,
@@ -103,8 +72,7 @@ impl Cluster {
         )
         .unwrap();
         self.nodes.insert(id, raft);
-        let applied = disk.snapshot.map_or(Vec::new(), |_| Vec::new());
-        self.applied.insert(id, applied);
+        self.applied.insert(id, Vec::new());
     }
 
     fn drain(&mut self, id: u32) {
@@ -116,9 +84,10 @@ impl Cluster {
                     self.net.push_back((id, to, msg));
                 }
                 Output::Event(RaftEvent::Persist(batch)) => {
-                    self.disks.get_mut(&id).unwrap().write(&batch);
+                    let bid = batch.id;
+                    self.disks.get_mut(&id).unwrap().write(batch);
                     if !self.slow_disk.contains(&id) {
-                        node.persisted(self.now, batch.id);
+                        node.persisted(self.now, bid);
                     }
                 }
                 Output::Event(RaftEvent::Apply(entries)) => {
@@ -445,10 +414,7 @@ fn a_far_behind_follower_catches_up_from_a_chunked_snapshot() {
     c.run(500);
     let n = &c.nodes[&lagging];
     assert_eq!(n.commit_index(), c.nodes[&leader].commit_index());
-    let snap = c.disks[&lagging]
-        .snapshot
-        .as_ref()
-        .expect("snapshot installed");
+    let snap = c.disks[&lagging].snapshot().expect("snapshot installed");
     assert_eq!(snap.data, Bytes::from_static(b"state-of-ten"));
     assert!(
         c.nodes[&leader].stats().snapshot_chunks_sent >= 4,
@@ -503,7 +469,7 @@ fn a_follower_restarted_mid_snapshot_is_sent_it_again_from_the_start() {
         c.nodes[&lagging].commit_index(),
         c.nodes[&leader].commit_index()
     );
-    let snap = c.disks[&lagging].snapshot.as_ref().expect("installed");
+    let snap = c.disks[&lagging].snapshot().expect("installed");
     assert_eq!(snap.data, Bytes::from_static(b"state-of-ten"));
 }
 

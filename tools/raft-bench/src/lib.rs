@@ -133,41 +133,10 @@ pub trait Harness: Sized {
 pub mod starling {
     use super::*;
     use starling_core::raft::{
-        Entry, EntryKind, HardState, Membership, PersistBatch, Raft, RaftConfig, RaftEvent,
-        RaftMessage, Role, Snapshot,
+        EntryKind, MemStorage, Membership, Raft, RaftConfig, RaftEvent, RaftMessage, Role,
     };
     use starling_core::time::{Duration as SDuration, Instant};
     use starling_core::{Machine, Output};
-
-    /// A server's in-memory "disk": the persist batches written in order.
-    #[derive(Default)]
-    struct Disk {
-        hard: HardState<u64>,
-        snapshot: Option<Snapshot<u64>>,
-        entries: Vec<Entry<u64>>,
-    }
-
-    impl Disk {
-        /// Writes a batch in the order the contract gives: snapshot, truncation, entries, hard
-        /// state.
-        fn write(&mut self, batch: PersistBatch<u64>) {
-            if let Some(s) = batch.snapshot {
-                self.entries.retain(|e| e.index > s.index);
-                if self.entries.first().is_some_and(|e| e.index != s.index + 1) {
-                    self.entries.clear();
-                }
-                self.snapshot = Some(s);
-            }
-            if let Some(from) = batch.truncate_from {
-                let first = self.entries.first().map_or(from, |e| e.index);
-                self.entries.truncate(from.saturating_sub(first) as usize);
-            }
-            self.entries.extend(batch.entries);
-            if let Some(h) = batch.hard_state {
-                self.hard = h;
-            }
-        }
-    }
 
     /// The configuration used: defaults (300 ms election timeout, 50 ms heartbeats, pre-vote,
     /// check-quorum) with the append limits matched to raft-rs's.
@@ -187,7 +156,7 @@ pub mod starling {
     /// `N` Starling servers, their disks and state machines, and the network queue.
     pub struct Cluster {
         nodes: Vec<Raft<u64>>,
-        disks: Vec<Disk>,
+        disks: Vec<MemStorage<u64>>,
         apps: Vec<Applied>,
         net: VecDeque<(u64, u64, RaftMessage<u64>)>,
         clock: Clock,
@@ -201,7 +170,7 @@ pub mod starling {
     /// written and acknowledged at once, applied entries go to the state machine.
     fn drain(
         node: &mut Raft<u64>,
-        disk: &mut Disk,
+        disk: &mut MemStorage<u64>,
         app: &mut Applied,
         net: &mut VecDeque<(u64, u64, RaftMessage<u64>)>,
         id: u64,
@@ -287,7 +256,7 @@ pub mod starling {
                             .expect("valid config")
                     })
                     .collect(),
-                disks: (0..nodes).map(|_| Disk::default()).collect(),
+                disks: (0..nodes).map(|_| MemStorage::default()).collect(),
                 apps: (0..nodes).map(|_| Applied::new(record)).collect(),
                 net: VecDeque::new(),
                 clock: Clock::new(),

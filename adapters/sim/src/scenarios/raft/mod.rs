@@ -16,7 +16,6 @@
 //! same state (`converged`).
 
 mod client;
-mod disk;
 mod invariants;
 mod kv;
 mod member;
@@ -26,14 +25,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use rand::Rng;
-use starling_core::raft::{Membership, RaftConfig};
+use starling_core::raft::{MemStorage, Membership, RaftConfig};
 use starling_core::rng::{derive_seed, seeded};
 use starling_core::time::{Duration, Instant};
 
 use self::member::Member;
 
 use self::client::{Client, ClientParams, History};
-use self::disk::Disk;
 use self::invariants::Invariants;
 use self::server::{Clock, Server, ServerParams};
 use crate::linearizability::{self, KvModel, Verdict};
@@ -165,7 +163,7 @@ pub fn run_seed(params: RaftParams, seed: u64) -> SeedOutcome {
         stop_at: Instant::ZERO + params.duration,
     };
     let voters = Membership::new(0..servers);
-    let disks: Vec<Rc<RefCell<Disk>>> = (0..servers).map(|_| Rc::default()).collect();
+    let disks: Vec<Rc<RefCell<MemStorage<u32>>>> = (0..servers).map(|_| Rc::default()).collect();
     let history: History = Rc::default();
     let factory = {
         let (disks, history) = (disks.clone(), history.clone());

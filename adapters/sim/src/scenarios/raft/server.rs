@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use starling_core::machine::{Machine, Output};
 use starling_core::raft::{
-    EntryKind, Membership, PersistBatch, ProposeError, Raft, RaftConfig, RaftEvent, ReadId,
+    EntryKind, MemStorage, Membership, PersistBatch, ProposeError, Raft, RaftConfig, RaftEvent,
+    ReadId,
 };
 use starling_core::time::{Duration, Instant};
 
-use super::disk::Disk;
 use super::kv::{self, Kv};
 use super::member::{Reply, SimEvent, SimMsg, SimOutput};
 use crate::linearizability::KvInput;
@@ -60,7 +60,7 @@ pub(crate) struct ServerParams {
 
 pub(crate) struct Server {
     raft: Raft<NodeId>,
-    disk: Rc<RefCell<Disk>>,
+    disk: Rc<RefCell<MemStorage<NodeId>>>,
     /// Writes issued and not yet on the disk, with when each completes (in order).
     writes: VecDeque<(Instant, PersistBatch<NodeId>)>,
     kv: Kv,
@@ -81,7 +81,7 @@ impl Server {
     pub fn start(
         id: NodeId,
         voters: &Membership<NodeId>,
-        disk: Rc<RefCell<Disk>>,
+        disk: Rc<RefCell<MemStorage<NodeId>>>,
         clock: Clock,
         params: ServerParams,
         seed: u64,
@@ -173,8 +173,9 @@ impl Server {
         let local = self.clock.local(now);
         while self.writes.front().is_some_and(|(at, _)| *at <= now) {
             let (_, batch) = self.writes.pop_front().expect("checked above");
-            self.disk.borrow_mut().write(&batch);
-            self.raft.persisted(local, batch.id);
+            let id = batch.id;
+            self.disk.borrow_mut().write(batch);
+            self.raft.persisted(local, id);
         }
         if self.raft.poll_timeout().is_some_and(|t| t <= local) {
             self.raft.handle_timeout(local);
