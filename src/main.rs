@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod kv_cmd;
 mod node_cmd;
 mod progress;
 mod sim_cmd;
@@ -33,6 +34,9 @@ enum Command {
     Node(node_cmd::NodeArgs),
     /// Start N real nodes on 127.0.0.1 with ephemeral ports and show them connecting.
     Cluster(node_cmd::ClusterArgs),
+    /// Start a 3-server replicated KV cluster in-process (durable, fsync on) and measure
+    /// throughput and latency at several concurrency levels (`starling kv --json`).
+    Kv(kv_cmd::KvArgs),
     /// Measure the system: throughput, allocations (`starling bench transport --json`).
     Bench {
         #[command(subcommand)]
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Node(args) => node_cmd::run_node(args),
         Command::Cluster(args) => node_cmd::run_cluster(args),
         Command::Bench { what } => bench::run(what),
+        Command::Kv(args) => kv_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
