@@ -137,9 +137,15 @@ fn run_dht(args: DhtArgs) -> Result<(), String> {
     params.dht.join_refresh = !args.no_join_refresh;
     params.join_gap = secs(args.join_gap_ms / 1e3, "join-gap-ms")?;
     let show = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Without a terminal (a long run in the background, its JSON to a file), progress goes to
+    // stderr as a line every 30 s, so a run of an hour can be followed.
+    let mut last_line = std::time::Instant::now();
     let report = dht::run(&params, &mut |phase, done, total| {
         if show {
             eprint!("\r{phase}: {done}/{total}        ");
+        } else if last_line.elapsed() >= std::time::Duration::from_secs(30) {
+            last_line = std::time::Instant::now();
+            eprintln!("{phase}: {done}/{total}");
         }
     });
     if show {

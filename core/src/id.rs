@@ -16,8 +16,29 @@ pub struct Key([u8; 32]);
 ///
 /// Held as four 64-bit words, most significant first, so that comparing two distances (the
 /// inner loop of every lookup and routing-table scan) is a few integer compares.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct Distance([u64; 4]);
+
+/// Word by word, most significant first. Written out because the derived order goes through
+/// the generic slice comparison, a loop the compiler does not unroll; this one is a few
+/// compares and usually decided by the first word.
+impl Ord for Distance {
+    #[inline]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        let (a, b) = (&self.0, &other.0);
+        a[0].cmp(&b[0])
+            .then_with(|| a[1].cmp(&b[1]))
+            .then_with(|| a[2].cmp(&b[2]))
+            .then_with(|| a[3].cmp(&b[3]))
+    }
+}
+
+impl PartialOrd for Distance {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The identity of a node: the BLAKE3 hash of its ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -41,15 +62,20 @@ impl Key {
         &self.0
     }
     /// XOR distance to `other`.
+    #[inline]
     pub fn distance(&self, other: &Key) -> Distance {
-        Distance(core::array::from_fn(|i| {
-            let word = |k: &Key| {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&k.0[i * 8..i * 8 + 8]);
-                u64::from_be_bytes(w)
-            };
-            word(self) ^ word(other)
-        }))
+        let (a, b) = (self.words(), other.words());
+        Distance([a[0] ^ b[0], a[1] ^ b[1], a[2] ^ b[2], a[3] ^ b[3]])
+    }
+    /// The key as four big-endian 64-bit words, most significant first.
+    #[inline]
+    pub fn words(&self) -> [u64; 4] {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.0[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(w)
+        };
+        [word(0), word(1), word(2), word(3)]
     }
     /// The k-bucket `other` falls into as seen from `self`: the index of the highest bit in which
     /// they differ, 255 for the far half of the keyspace down to 0 for the nearest neighbour.
@@ -73,6 +99,22 @@ impl Distance {
             zeros += 64;
         }
         zeros
+    }
+    /// The distance whose four 64-bit words, most significant first, are `words`.
+    #[inline]
+    pub const fn from_words(words: [u64; 4]) -> Distance {
+        Distance(words)
+    }
+    /// The four 64-bit words, most significant first.
+    #[inline]
+    pub const fn words(&self) -> [u64; 4] {
+        self.0
+    }
+    /// The most significant 64 bits. Comparing these first decides almost every comparison of
+    /// two distances (ties need equal 64-bit prefixes), so they serve as a compact sort key.
+    #[inline]
+    pub fn high_word(&self) -> u64 {
+        self.0[0]
     }
     /// Index of the highest set bit (`255 - leading_zeros`), `None` for zero.
     pub fn bucket_index(&self) -> Option<u8> {

@@ -17,7 +17,7 @@
 //!   protocol event and fault) so two runs compare in one line.
 //!
 //! ## Scale
-//! Designed for 10^6 nodes in 24 GiB: per node the simulator keeps the machine plus 24 bytes
+//! Designed for 10^6 nodes in 24 GiB: per node the simulator keeps the machine plus 32 bytes
 //! (timer, incarnation), and 2 bytes while partitioned; per message in flight, one queue entry of
 //! a few dozen bytes. Link latencies are computed from a hash, not stored. Machines are named by
 //! `u32` handles ([`NodeId`]) so their own tables stay compact.

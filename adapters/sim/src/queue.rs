@@ -21,7 +21,7 @@ pub(crate) enum Pending<M> {
 #[derive(Debug)]
 pub(crate) struct Entry<M> {
     pub(crate) at: Instant,
-    seq: u64,
+    pub(crate) seq: u64,
     pub(crate) what: Pending<M>,
 }
 
@@ -81,8 +81,22 @@ impl<M> EventQueue<M> {
     }
 
     pub(crate) fn push(&mut self, at: Instant, what: Pending<M>) {
+        let seq = self.reserve();
+        self.place(Entry { at, seq, what });
+    }
+
+    /// Takes the next insertion number without queueing anything, for an entry that may be
+    /// queued later with [`push_reserved`](Self::push_reserved) (or never): it then sorts
+    /// exactly where it would have, had it been pushed now.
+    pub(crate) fn reserve(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
+        seq
+    }
+
+    /// Queues an entry under an insertion number taken earlier by [`reserve`](Self::reserve).
+    pub(crate) fn push_reserved(&mut self, at: Instant, seq: u64, what: Pending<M>) {
+        debug_assert!(seq < self.next_seq, "not reserved");
         self.place(Entry { at, seq, what });
     }
 

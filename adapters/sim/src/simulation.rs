@@ -16,11 +16,25 @@ use crate::NodeId;
 pub type Factory<M> = Box<dyn FnMut(NodeId, u64, Instant) -> M>;
 
 /// Per-node bookkeeping. Small on purpose: there may be a million of these.
+///
+/// Timers are queued lazily. A machine's deadline moves at almost every input (a DHT node's
+/// earliest request deadline moves on with each answer), and a queue entry cannot be taken
+/// back, so queueing one per move filled the queue with stale entries, each costing a push, a
+/// pop and a cache miss on its node. Instead a new deadline is queued only if it is earlier than
+/// the node's pending wake-up entry; when a wake-up finds the deadline moved later, it queues the
+/// deadline then. The deadline is queued under the insertion number reserved when it was set, so
+/// the order of the events that fire, and with it the trace, is exactly that of queueing every
+/// deadline at once.
 pub(crate) struct NodeSlot<M> {
     /// `None` while crashed.
     pub(crate) machine: Option<M>,
-    /// The deadline a timer entry is queued for; `Instant::MAX` when none.
+    /// The machine's current deadline; `Instant::MAX` when none.
     timer: Instant,
+    /// The queue insertion number reserved for `timer` when it was set.
+    timer_seq: u64,
+    /// The time of the node's earliest timer entry known to be queued (`Instant::MAX` when
+    /// none): it fires no later than `timer`, and re-queues `timer` if it finds it later.
+    wake: Instant,
     /// Bumped at each crash, so a restarted node draws fresh randomness.
     incarnation: u32,
 }
@@ -135,6 +149,8 @@ where
             sim.nodes.push(NodeSlot {
                 machine: Some(machine),
                 timer: Instant::MAX,
+                timer_seq: 0,
+                wake: Instant::MAX,
                 incarnation: 0,
             });
         }
@@ -243,7 +259,7 @@ where
             self.now = entry.at;
             match entry.what {
                 Pending::Deliver { to, from, msg } => self.deliver(to, from, msg)?,
-                Pending::Timer { node } => self.fire_timer(node, entry.at)?,
+                Pending::Timer { node } => self.fire_timer(node, entry.at, entry.seq)?,
             }
         }
         self.now = self.now.max(until);
@@ -348,13 +364,27 @@ where
         self.after_input(to)
     }
 
-    fn fire_timer(&mut self, node: NodeId, at: Instant) -> Result<(), Violation> {
+    fn fire_timer(&mut self, node: NodeId, at: Instant, seq: u64) -> Result<(), Violation> {
         let slot = &mut self.nodes[node as usize];
+        if at == slot.wake {
+            // The wake-up entry (or one at the same instant, which does as well). Cleared even
+            // for a crashed node, or after a restart its timers would wait behind a wake-up that
+            // already fired.
+            slot.wake = Instant::MAX;
+        }
         let Some(machine) = slot.machine.as_mut() else {
             return Ok(());
         };
         if slot.timer != at {
-            return Ok(()); // re-armed since this entry was queued
+            // Re-armed since this entry was queued. If it was the wake-up for a later deadline,
+            // queue that deadline now, where it was reserved (see `NodeSlot`).
+            if slot.wake == Instant::MAX && slot.timer != Instant::MAX {
+                debug_assert!(slot.timer > at && slot.timer_seq != seq);
+                slot.wake = slot.timer;
+                self.queue
+                    .push_reserved(slot.timer, slot.timer_seq, Pending::Timer { node });
+            }
+            return Ok(());
         }
         slot.timer = Instant::MAX;
         self.stats.events += 1;
@@ -383,7 +413,13 @@ where
                 let deadline = deadline.max(now + Duration::from_nanos(1));
                 if deadline != slot.timer {
                     slot.timer = deadline;
-                    self.queue.push(deadline, Pending::Timer { node });
+                    slot.timer_seq = self.queue.reserve();
+                    // A queued wake-up at or before the deadline will queue it when it fires.
+                    if deadline < slot.wake {
+                        slot.wake = deadline;
+                        self.queue
+                            .push_reserved(deadline, slot.timer_seq, Pending::Timer { node });
+                    }
                 }
             }
             None => slot.timer = Instant::MAX,

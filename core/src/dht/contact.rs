@@ -5,7 +5,7 @@ use core::fmt::Debug;
 use core::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::id::{Key, PeerId};
+use crate::id::{Distance, Key, PeerId};
 
 /// A network group for the routing table's diversity limits: an IPv4 /24 or an IPv6 /48.
 ///
@@ -49,6 +49,14 @@ pub trait Contact: Copy + Eq + Hash + Debug {
     fn key(&self) -> Key;
     /// The network group the node's address falls in, if diversity limits apply to it.
     fn subnet(&self) -> Option<Subnet>;
+    /// XOR distance from the node's key to `target`, which the default computes as
+    /// `self.key().distance(target)`. Lookups and routing tables call this for every contact
+    /// they handle (a hundred times per message); a contact that derives its key on demand,
+    /// as the simulator's does, can compute the distance without building the key.
+    #[inline]
+    fn distance_to(&self, target: &Key) -> Distance {
+        self.key().distance(target)
+    }
 }
 
 /// A real node: its proven identity and the address it accepts connections on.

@@ -1,16 +1,19 @@
 //! The DHT state machine: requests and their timers, lookups, puts and gets, refresh and
 //! republish.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use smallvec::SmallVec;
 
 use super::config::{DhtConfig, DhtConfigError};
 use super::contact::Contact;
 use super::event::{DhtError, DhtEvent, LookupId, Misbehaviour};
 use super::lookup::{LookupState, LookupStats};
 use super::message::{DhtMessage, Record, RequestId, StoreResult};
+use super::requests::Requests;
 use super::routing::{Failure, Observed, RoutingTable};
 use super::store::{AcceptAll, RecordStore, RecordValidator, StoreError, Validation};
-use crate::id::Key;
+use crate::id::{Distance, Key};
 use crate::machine::{Machine, Output};
 use crate::rng::{seeded, MachineRng};
 use crate::time::{Duration, Instant};
@@ -41,7 +44,6 @@ struct Request<C> {
     to: C,
     expect: Expect,
     purpose: Purpose,
-    deadline: Instant,
 }
 
 #[derive(Clone, Debug)]
@@ -102,11 +104,12 @@ pub struct Dht<C: Contact> {
     store: RecordStore,
     validator: Box<dyn RecordValidator + Send>,
     rng: MachineRng,
-    next_request: RequestId,
     next_lookup: LookupId,
-    requests: BTreeMap<RequestId, Request<C>>,
-    deadlines: BTreeSet<(Instant, RequestId)>,
-    per_peer: HashMap<C, u16>,
+    /// Outstanding requests, by id and by deadline (ids are handed out here).
+    requests: Requests<Request<C>>,
+    /// Requests in flight per peer, for peers with any. A few dozen at most (alpha per running
+    /// lookup), so a list beats a hash map, and it is freed when empty.
+    per_peer: Vec<(C, u16)>,
     lookups: BTreeMap<LookupId, Lookup<C>>,
     stalled: BTreeSet<LookupId>,
     stores: BTreeMap<LookupId, StoreRound>,
@@ -137,11 +140,9 @@ impl<C: Contact> Dht<C> {
             store: RecordStore::new(config.store),
             validator: Box::new(AcceptAll),
             rng,
-            next_request,
             next_lookup: 1,
-            requests: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
-            per_peer: HashMap::new(),
+            requests: Requests::new(next_request),
+            per_peer: Vec::new(),
             lookups: BTreeMap::new(),
             stalled: BTreeSet::new(),
             stores: BTreeMap::new(),
@@ -253,14 +254,14 @@ impl<C: Contact> Dht<C> {
     /// The driver could not deliver to `contact` (no route, dial failed, connection lost):
     /// every request waiting on it fails now instead of at its timeout.
     pub fn handle_unreachable(&mut self, now: Instant, contact: C) {
-        if !self.per_peer.contains_key(&contact) {
+        if self.in_flight_to(&contact) == 0 {
             return;
         }
         let ids: Vec<RequestId> = self
             .requests
             .iter()
             .filter(|(_, r)| r.to == contact)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         for id in ids {
             if let Some(request) = self.complete(id) {
@@ -270,10 +271,25 @@ impl<C: Contact> Dht<C> {
         self.step_stalled(now);
     }
 
+    /// Requests in flight to `contact`.
+    fn in_flight_to(&self, contact: &C) -> u16 {
+        in_flight_to(&self.per_peer, contact)
+    }
+
     fn take_lookup_id(&mut self) -> LookupId {
         let id = self.next_lookup;
         self.next_lookup += 1;
         id
+    }
+
+    /// Removes a lookup, freeing the map's memory when it was the last: a million mostly idle
+    /// simulated nodes should not each keep a node of a B-tree that once held lookups.
+    fn remove_lookup(&mut self, id: LookupId) -> Option<Lookup<C>> {
+        let lookup = self.lookups.remove(&id)?;
+        if self.lookups.is_empty() {
+            self.lookups = BTreeMap::new();
+        }
+        Some(lookup)
     }
 
     fn emit(&mut self, event: DhtEvent<C>) {
@@ -322,11 +338,12 @@ impl<C: Contact> Dht<C> {
             .config
             .max_in_flight
             .saturating_sub(self.requests.len());
-        let mut picked: Vec<C> = Vec::new();
+        // A step picks at most alpha per path: inline for a single path (the default).
+        let mut picked: SmallVec<[C; 8]> = SmallVec::new();
         let per_peer = &self.per_peer;
         while picked.len() < room {
             let next = lookup.state.next_query(|c| {
-                usize::from(per_peer.get(c).copied().unwrap_or(0)) < max_peer && !picked.contains(c)
+                usize::from(in_flight_to(per_peer, c)) < max_peer && !picked.contains(c)
             });
             match next {
                 Some(c) => picked.push(c),
@@ -347,13 +364,19 @@ impl<C: Contact> Dht<C> {
         }
         let lookup = &self.lookups[&id];
         if lookup.state.is_done() {
-            self.stalled.remove(&id);
+            self.unstall(id);
             self.finish_lookup(now, id);
         } else if lookup.state.in_flight() == 0 {
             // Every candidate it could ask is busy with other requests: wait for one to end.
             self.stalled.insert(id);
         } else {
-            self.stalled.remove(&id);
+            self.unstall(id);
+        }
+    }
+
+    fn unstall(&mut self, id: LookupId) {
+        if self.stalled.remove(&id) && self.stalled.is_empty() {
+            self.stalled = BTreeSet::new();
         }
     }
 
@@ -368,7 +391,7 @@ impl<C: Contact> Dht<C> {
     }
 
     fn finish_lookup(&mut self, now: Instant, id: LookupId) {
-        let Some(lookup) = self.lookups.remove(&id) else {
+        let Some(lookup) = self.remove_lookup(id) else {
             return;
         };
         let (closest, stats) = lookup.state.finish();
@@ -423,6 +446,10 @@ impl<C: Contact> Dht<C> {
         if let Some(round) = self.stores.get(&id) {
             if round.waiting == 0 {
                 let round = self.stores.remove(&id).expect("just seen");
+                if self.stores.is_empty() {
+                    // An emptied B-tree keeps its root node allocated: free it.
+                    self.stores = BTreeMap::new();
+                }
                 self.emit(DhtEvent::PutDone {
                     id,
                     key: round.key,
@@ -442,32 +469,34 @@ impl<C: Contact> Dht<C> {
         purpose: Purpose,
         msg: impl FnOnce(RequestId) -> DhtMessage<C>,
     ) {
-        let id = self.next_request;
-        self.next_request = self.next_request.wrapping_add(1);
         let deadline = now + self.config.request_timeout;
-        self.requests.insert(
-            id,
+        let id = self.requests.push(
+            deadline,
             Request {
                 to,
                 expect,
                 purpose,
-                deadline,
             },
         );
-        self.deadlines.insert((deadline, id));
-        *self.per_peer.entry(to).or_insert(0) += 1;
+        match self.per_peer.iter_mut().find(|(c, _)| *c == to) {
+            Some((_, n)) => *n += 1,
+            None => self.per_peer.push((to, 1)),
+        }
         self.stats.requests_sent += 1;
         self.outputs.push_back(Output::Send { to, msg: msg(id) });
     }
 
     /// Removes a finished request from every index.
     fn complete(&mut self, id: RequestId) -> Option<Request<C>> {
-        let request = self.requests.remove(&id)?;
-        self.deadlines.remove(&(request.deadline, id));
-        if let Some(n) = self.per_peer.get_mut(&request.to) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_peer.remove(&request.to);
+        let request = self.requests.remove(id)?;
+        if let Some(i) = self.per_peer.iter().position(|(c, _)| *c == request.to) {
+            self.per_peer[i].1 -= 1;
+            if self.per_peer[i].1 == 0 {
+                self.per_peer.swap_remove(i);
+                if self.per_peer.is_empty() {
+                    // Most nodes are idle most of the time: give the memory back.
+                    self.per_peer = Vec::new();
+                }
             }
         }
         Some(request)
@@ -582,17 +611,31 @@ impl<C: Contact> Dht<C> {
         if contacts.len() > self.config.answer_size {
             return false;
         }
+        // Duplicates have equal keys, so a 256-bit filter on a byte of the key (here of its
+        // distance from ours, which is as good) sends only the (few) contacts whose byte was
+        // seen before to the exact check against earlier ones. The byte folds in the low end of
+        // the key: contacts answered for one target share a long prefix.
+        let mut seen = [0u64; 4];
         for (i, c) in contacts.iter().enumerate() {
-            if c.key() == self.local || contacts[..i].contains(c) {
+            // Distances from our key stand in for keys: equal exactly when the keys are.
+            let d = c.distance_to(&self.local);
+            if d == Distance::ZERO {
                 return false;
             }
+            let w = d.words();
+            let byte = usize::from((w[0] ^ w[1] ^ w[2] ^ w[3]) as u8);
+            let (word, bit) = (byte / 64, 1u64 << (byte % 64));
+            if seen[word] & bit != 0 && contacts[..i].contains(c) {
+                return false;
+            }
+            seen[word] |= bit;
         }
         true
     }
 
     fn handle_answer(&mut self, now: Instant, from: C, msg: DhtMessage<C>) {
         let id = msg.request_id();
-        match self.requests.get(&id) {
+        match self.requests.get(id) {
             Some(request) if request.to == from => {}
             _ => {
                 // Late (after its timeout) or naming someone else's request: not evidence of
@@ -643,8 +686,8 @@ impl<C: Contact> Dht<C> {
                     self.misbehaved(now, request, Misbehaviour::BadRecord);
                 } else {
                     self.observe(now, from);
-                    if let Some(mut lookup) = self.lookups.remove(&lookup_id) {
-                        self.stalled.remove(&lookup_id);
+                    if let Some(mut lookup) = self.remove_lookup(lookup_id) {
+                        self.unstall(lookup_id);
                         lookup.state.on_response(&from, &[], &self.local);
                         let (_, stats) = lookup.state.finish();
                         self.emit(DhtEvent::GetDone {
@@ -707,6 +750,14 @@ impl<C: Contact> Dht<C> {
     }
 }
 
+/// Requests in flight to `contact`, from the per-peer counts.
+fn in_flight_to<C: Contact>(per_peer: &[(C, u16)], contact: &C) -> u16 {
+    per_peer
+        .iter()
+        .find(|(c, _)| c == contact)
+        .map_or(0, |&(_, n)| n)
+}
+
 fn secs_u32(d: Duration) -> u32 {
     u32::try_from(d.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
 }
@@ -717,7 +768,7 @@ impl<C: Contact> Machine for Dht<C> {
     type Event = DhtEvent<C>;
 
     fn handle_message(&mut self, now: Instant, from: C, msg: DhtMessage<C>) {
-        if from.key() == self.local {
+        if from.distance_to(&self.local) == Distance::ZERO {
             return;
         }
         if msg.is_request() {
@@ -728,7 +779,7 @@ impl<C: Contact> Machine for Dht<C> {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(deadline, id)) = self.deadlines.first() {
+        while let Some((deadline, id)) = self.requests.first() {
             if deadline > now {
                 break;
             }
@@ -749,7 +800,13 @@ impl<C: Contact> Machine for Dht<C> {
     }
 
     fn poll_output(&mut self) -> Option<DhtOutput<C>> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        if self.outputs.is_empty() && self.outputs.capacity() > 4 {
+            // Drained after a burst (a join sends dozens at once): free the room, as most
+            // nodes stay idle long after.
+            self.outputs = VecDeque::new();
+        }
+        out
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -757,7 +814,7 @@ impl<C: Contact> Machine for Dht<C> {
         if !self.published.is_empty() {
             next = next.min(self.next_republish);
         }
-        if let Some(&(deadline, _)) = self.deadlines.first() {
+        if let Some((deadline, _)) = self.requests.first() {
             next = next.min(deadline);
         }
         if let Some(expiry) = self.store.next_expiry() {

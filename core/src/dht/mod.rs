@@ -49,6 +49,7 @@ mod event;
 mod lookup;
 mod machine;
 pub mod message;
+mod requests;
 pub mod routing;
 pub mod store;
 

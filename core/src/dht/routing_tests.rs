@@ -63,9 +63,7 @@ fn bucket_contents(table: &RoutingTable<T>, index: u8) -> Vec<T> {
     table
         .buckets
         .get(index_depth(index))
-        .map_or(Vec::new(), |b| {
-            b.entries.iter().map(|e| e.contact).collect()
-        })
+        .map_or(Vec::new(), |_| table.held(index_depth(index)).to_vec())
 }
 
 /// A table with bucket 255 filled (k = 20) by `c[..20]`, LRS first.
@@ -182,7 +180,7 @@ fn refresh_moves_to_the_mrs_end_and_resets_failures() {
     let mut expected = c[1..20].to_vec();
     expected.push(c[0]);
     assert_eq!(bucket_contents(&table, 255), expected);
-    assert!(table.buckets[0].entries.iter().all(|e| e.failures == 0));
+    assert!(table.entries(0).iter().all(|&(_, failures)| failures == 0));
     // The LRS is now c[1], so that is whom a newcomer gets pinged.
     assert_eq!(
         table.observe(Instant::ZERO, c[20]),
@@ -540,7 +538,7 @@ fn stale_buckets_run_from_the_farthest_to_the_nearest_contact() {
 
 #[test]
 fn memory_stays_small() {
-    assert_eq!(core::mem::size_of::<Entry<T>>(), 12);
+    assert_eq!(core::mem::size_of::<Meta>(), 8);
     let mut table = RoutingTable::<T>::new(local(), unlimited());
     let empty = table.memory_bytes();
     assert_eq!(empty, core::mem::size_of::<RoutingTable<T>>());
@@ -553,9 +551,12 @@ fn memory_stays_small() {
     let depth = table.buckets.len();
     assert!(depth < 20, "300 contacts should not reach depth {depth}");
     let bucket = core::mem::size_of::<Bucket<T>>();
-    let bound = empty + depth * bucket + depth * (20 + 8) * 8 + table.len() * 8;
+    // Per bucket in use: its header, k slots of contact and metadata, a replacement cache.
+    let slot = core::mem::size_of::<T>() + core::mem::size_of::<Meta>();
+    let k = table.config.k;
+    let bound = empty + depth * (bucket + k * slot + 8 * core::mem::size_of::<T>());
     assert!(table.memory_bytes() <= bound);
-    assert!(table.memory_bytes() >= empty + depth * bucket + table.len() * 8);
+    assert!(table.memory_bytes() >= empty + depth * bucket + table.len() * slot);
     // The deep end shrinks back as contacts leave.
     for c in &free {
         table.remove(c);
@@ -578,14 +579,13 @@ fn check_invariants(table: &RoutingTable<T>) {
     assert_eq!(sorted.len(), all.len(), "duplicate contacts");
     let mut per_table: HashMap<Subnet, usize> = HashMap::new();
     for (d, b) in table.buckets.iter().enumerate() {
-        assert!(b.entries.len() <= config.k);
-        assert!(b.entries.capacity() <= config.k.max(2));
+        assert!(b.len as usize <= config.k);
         assert!(b.replacements.len() <= config.replacements);
         let mut per_bucket: HashMap<Subnet, usize> = HashMap::new();
-        for e in &b.entries {
-            assert_eq!(depth(table.local(), &e.contact.key()), Some(d));
-            assert!(e.failures < config.max_failures);
-            if let Some(s) = e.contact.subnet() {
+        for (contact, failures) in table.entries(d) {
+            assert_eq!(depth(table.local(), &contact), Some(d));
+            assert!(failures < config.max_failures);
+            if let Some(s) = contact.subnet() {
                 *per_bucket.entry(s).or_default() += 1;
                 *per_table.entry(s).or_default() += 1;
             }
@@ -594,15 +594,20 @@ fn check_invariants(table: &RoutingTable<T>) {
             .values()
             .all(|&n| n <= config.max_per_subnet_bucket));
         for r in &b.replacements {
-            assert_eq!(depth(table.local(), &r.key()), Some(d));
-            assert!(b.position(r).is_none(), "replacement also in the bucket");
+            assert_eq!(depth(table.local(), r), Some(d));
+            assert!(
+                table.position(d, r).is_none(),
+                "replacement also in the bucket"
+            );
         }
         let mut reps = b.replacements.clone();
         reps.sort();
         reps.dedup();
         assert_eq!(reps.len(), b.replacements.len(), "duplicate replacements");
-        assert!(!b.pinging || !b.entries.is_empty());
+        assert!(!b.pinging || b.len != 0);
     }
+    assert_eq!(table.contacts.len(), table.buckets.len() * config.k);
+    assert_eq!(table.meta.len(), table.contacts.len());
     assert!(per_table
         .values()
         .all(|&n| n <= config.max_per_subnet_table));
@@ -614,7 +619,7 @@ fn check_invariants(table: &RoutingTable<T>) {
     assert!(table
         .buckets
         .last()
-        .is_none_or(|b| !b.entries.is_empty() || !b.replacements.is_empty()));
+        .is_none_or(|b| b.len != 0 || !b.replacements.is_empty()));
 }
 
 #[test]
@@ -707,7 +712,7 @@ fn random_operations_keep_the_invariants() {
                 let index = (255 - d) as u8;
                 assert_eq!(b.pinging, pinged.contains_key(&index), "seed {seed}");
                 if b.pinging {
-                    assert_eq!(b.entries[0].contact, pinged[&index]);
+                    assert_eq!(table.held(d)[0], pinged[&index]);
                 }
             }
             assert!(pinged

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use rand::Rng;
 use starling_core::dht::{Contact, Dht, DhtConfig, DhtEvent, DhtMessage, Record, Subnet};
-use starling_core::id::{Key, PeerId};
+use starling_core::id::{Distance, Key, PeerId};
 use starling_core::machine::{Machine, Output};
 use starling_core::rng::{derive_seed, seeded};
 use starling_core::time::{Duration, Instant};
@@ -36,6 +36,13 @@ impl Contact for SimContact {
     fn key(&self) -> Key {
         sim_key(self.0)
     }
+    /// Straight from the key's one random word, without building the key: this runs for every
+    /// contact of every message.
+    #[inline]
+    fn distance_to(&self, target: &Key) -> Distance {
+        let t = target.words();
+        Distance::from_words([sim_key_word(self.0) ^ t[0], t[1], t[2], t[3]])
+    }
     fn subnet(&self) -> Option<Subnet> {
         // Spread nodes over 2^24 /24-blocks, so diversity limits apply as on the internet.
         Some(Subnet(
@@ -47,8 +54,14 @@ impl Contact for SimContact {
 /// The key of simulated node `id` (see [`SimContact`]).
 pub fn sim_key(id: NodeId) -> Key {
     let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&derive_seed(u64::from(id), 0x006b_6579).to_be_bytes());
+    bytes[..8].copy_from_slice(&sim_key_word(id).to_be_bytes());
     Key::from_bytes(bytes)
+}
+
+/// The first (and only random) 64 bits of [`sim_key`].
+#[inline]
+fn sim_key_word(id: NodeId) -> u64 {
+    derive_seed(u64::from(id), 0x006b_6579)
 }
 
 /// A [`Dht`] addressed by [`NodeId`], as the simulator runs it.
