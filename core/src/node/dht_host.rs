@@ -34,6 +34,11 @@ const MAX_WAITING: usize = 256;
 pub(super) struct HostedDht {
     pub(super) dht: Dht<NodeContact>,
     waiting: VecDeque<(NodeContact, Frame)>,
+    /// Whether a join (bootstrap lookup) has been started. Not "is the table empty": peers that
+    /// dial us and query us fill the table before our own first dial connects, and a node that
+    /// waited for an empty table would then never join (it was a 1-in-6 failure of the 16-node
+    /// loopback cluster).
+    joined: bool,
 }
 
 impl HostedDht {
@@ -41,6 +46,7 @@ impl HostedDht {
         HostedDht {
             dht,
             waiting: VecDeque::new(),
+            joined: false,
         }
     }
 }
@@ -162,7 +168,7 @@ impl Node {
     }
 
     /// `peer` is connected (on `conn`): send what waited for it, and bootstrap the DHT through
-    /// the first peer we dialled if the table is empty.
+    /// the first peer we dialled (again, if the table has emptied since).
     pub(super) fn dht_connected(&mut self, now: Instant, peer: PeerId, conn: ConnId) {
         let Some(hosted) = self.dht.as_mut() else {
             return;
@@ -184,12 +190,13 @@ impl Node {
             .conns
             .get(conn)
             .is_some_and(|c| c.direction == Direction::Outbound);
-        if outbound && self.dht.as_ref().is_some_and(|h| h.dht.table().is_empty()) {
+        let join = |h: &HostedDht| !h.joined || h.dht.table().is_empty();
+        if outbound && self.dht.as_deref().is_some_and(join) {
             if let Some(contact) = self.contact_of(conn) {
                 if let Some(hosted) = self.dht.as_mut() {
                     // Cannot fail for lack of contacts: the seed goes in first. A refusal for
                     // too many lookups only delays the join to the next connection.
-                    let _ = hosted.dht.bootstrap(now, &[contact]);
+                    hosted.joined |= hosted.dht.bootstrap(now, &[contact]).is_ok();
                 }
             }
         }

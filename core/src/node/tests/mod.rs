@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+mod dht_join;
 mod dialling;
 mod duplicates;
 mod limits;
