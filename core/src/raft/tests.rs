@@ -386,47 +386,10 @@ fn a_restarted_server_recovers_from_its_disk() {
 
 // §7: log compaction.
 
-#[test]
-fn a_far_behind_follower_catches_up_from_a_chunked_snapshot() {
-    let config = RaftConfig {
-        snapshot_chunk_len: 3,
-        ..RaftConfig::default()
-    };
-    let mut c = Cluster::with_config(3, config);
-    c.run(1500);
-    let leader = c.leader();
-    let lagging = *c.nodes.keys().find(|id| **id != leader).unwrap();
-    c.cut.insert(lagging);
-    for _ in 0..10 {
-        c.propose(leader, b"v");
-    }
-    c.run(200);
-    let applied = c.nodes[&leader].applied_index();
-    let now = c.now;
-    c.nodes
-        .get_mut(&leader)
-        .unwrap()
-        .compact(now, applied, Bytes::from_static(b"state-of-ten"))
-        .unwrap();
-    c.drain(leader);
-    assert_eq!(c.nodes[&leader].first_index(), applied + 1);
-    c.cut.clear();
-    c.run(500);
-    let n = &c.nodes[&lagging];
-    assert_eq!(n.commit_index(), c.nodes[&leader].commit_index());
-    let snap = c.disks[&lagging].snapshot().expect("snapshot installed");
-    assert_eq!(snap.data, Bytes::from_static(b"state-of-ten"));
-    assert!(
-        c.nodes[&leader].stats().snapshot_chunks_sent >= 4,
-        "sent in 3-byte chunks"
-    );
-    c.propose(leader, b"after");
-    c.run(100);
-    assert_eq!(c.commands(lagging), vec![Bytes::from_static(b"after")]);
-}
-
-#[test]
-fn a_follower_restarted_mid_snapshot_is_sent_it_again_from_the_start() {
+/// Three servers sending snapshots in 3-byte chunks; one follower is cut off while ten
+/// commands commit and the leader compacts them away. Returns the cluster (still cut), the
+/// leader and the follower, which can now only catch up by snapshot.
+fn leader_compacted_past_a_cut_follower() -> (Cluster, u32, u32) {
     let config = RaftConfig {
         snapshot_chunk_len: 3,
         ..RaftConfig::default()
@@ -444,6 +407,32 @@ fn a_follower_restarted_mid_snapshot_is_sent_it_again_from_the_start() {
     let node = c.nodes.get_mut(&leader).unwrap();
     node.compact(now, applied, Bytes::from_static(b"state-of-ten"))
         .unwrap();
+    assert_eq!(node.first_index(), applied + 1);
+    (c, leader, lagging)
+}
+
+#[test]
+fn a_far_behind_follower_catches_up_from_a_chunked_snapshot() {
+    let (mut c, leader, lagging) = leader_compacted_past_a_cut_follower();
+    c.drain(leader);
+    c.cut.clear();
+    c.run(500);
+    let n = &c.nodes[&lagging];
+    assert_eq!(n.commit_index(), c.nodes[&leader].commit_index());
+    let snap = c.disks[&lagging].snapshot().expect("snapshot installed");
+    assert_eq!(snap.data, Bytes::from_static(b"state-of-ten"));
+    assert!(
+        c.nodes[&leader].stats().snapshot_chunks_sent >= 4,
+        "sent in 3-byte chunks"
+    );
+    c.propose(leader, b"after");
+    c.run(100);
+    assert_eq!(c.commands(lagging), vec![Bytes::from_static(b"after")]);
+}
+
+#[test]
+fn a_follower_restarted_mid_snapshot_is_sent_it_again_from_the_start() {
+    let (mut c, leader, lagging) = leader_compacted_past_a_cut_follower();
     c.cut.clear();
     c.drain(leader);
     // Deliver one message at a time until the follower holds two chunks, then restart it: its
