@@ -73,6 +73,14 @@ pub const MAX_TOPICS: usize = 256;
 /// buckets, while bounding the comparison work one message can ask for.
 pub const MAX_DIGEST_BUCKETS: usize = 1024;
 
+/// Whether a gossip frame of type `msg_type` is loss-tolerant: an `IHave` announcement. A lost
+/// announcement only delays repair (the peer hears of the message again from another neighbour,
+/// or from anti-entropy), so a transport may send these unreliably and out of order, as the QUIC
+/// adapter does with datagrams; every other gossip message needs a reliable, ordered channel.
+pub fn is_loss_tolerant(msg_type: u8) -> bool {
+    msg_type == IHAVE
+}
+
 const JOIN: u8 = 0;
 const FORWARD_JOIN: u8 = 1;
 const NEIGHBOR: u8 = 2;

@@ -53,7 +53,7 @@ pub mod membership;
 pub mod message;
 mod plumtree;
 
-pub use codec::{MAX_DIGEST_BUCKETS, MAX_IDS_PER_MESSAGE, MAX_TOPICS};
+pub use codec::{is_loss_tolerant, MAX_DIGEST_BUCKETS, MAX_IDS_PER_MESSAGE, MAX_TOPICS};
 pub use config::{GossipConfig, GossipConfigError, Rate};
 pub use event::{AcceptAll, GossipError, GossipEvent, MessageValidator, Misbehaviour, Validation};
 pub use machine::{BroadcastMode, Gossip, GossipOutput, GossipStats};

@@ -11,11 +11,11 @@ use super::error::{CloseCause, CloseCode, SendError};
 use super::noise::{
     params, sub_seed, u64_seed, NodeKeys, SeededResolver, MAX_NOISE_MESSAGE, PROLOGUE, TAG_LEN,
 };
-use super::payload::{static_key_binding, Capabilities, HandshakePayload};
+use super::hello::{check_payload, encode_payload, refusal_detail, Verified};
+use super::payload::{static_key_binding, Capabilities};
 use super::record::{self, Reassembly, Record, MAX_CHUNK, MAX_RECORD};
 use crate::detector::{DetectorEvent, FailureDetector, HeartbeatMessage};
 use crate::id::PeerId;
-use crate::identity::PublicIdentity;
 use crate::machine::{Machine, Output};
 use crate::rate::TokenBucket;
 use crate::time::{Duration, Instant};
@@ -91,12 +91,6 @@ enum State {
     Closed,
 }
 
-/// What the peer proved in its handshake payload.
-struct Verified {
-    peer: PeerId,
-    capabilities: Capabilities,
-}
-
 /// One connection's secure session (see the [module docs](super)).
 pub struct Session {
     config: Arc<SessionConfig>,
@@ -141,9 +135,6 @@ fn message_len(buf: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
-
-/// Smallest frame limit a peer may announce.
-const MIN_PEER_FRAME_LEN: u32 = 1024;
 
 /// Most bytes an XX handshake message adds to its payload: an ephemeral key (32), an encrypted
 /// static key (32 + 16) and the payload's tag (16).
@@ -413,16 +404,8 @@ impl Session {
     }
 
     fn our_payload(&self) -> Vec<u8> {
-        let payload = HandshakePayload {
-            version: self.config.version,
-            network_id: self.config.network_id,
-            identity_key: self.keys.identity().public_key(),
-            signature: *self.keys.signature(),
-            capabilities: self.config.capabilities(),
-        };
-        let mut out = Vec::with_capacity(payload.encoded_len());
-        payload.encode(&mut out);
-        out
+        let identity_key = self.keys.identity().public_key();
+        encode_payload(&self.config, identity_key, *self.keys.signature())
     }
 
     fn on_handshake_message(&mut self, now: Instant, message: &[u8]) {
@@ -467,49 +450,8 @@ impl Session {
 
     /// Checks the peer's payload (the first `len` bytes of scratch) against its Noise static key.
     fn verify(&self, len: usize, remote_static: &[u8; 32]) -> Result<Verified, CloseCause> {
-        let bytes = &self.scratch[..len];
-        let ours = self.config.version;
-        match HandshakePayload::peek_version(bytes) {
-            Some(theirs) if theirs != ours => {
-                return Err(CloseCause::VersionMismatch { ours, theirs })
-            }
-            None => {
-                return Err(CloseCause::Malformed(DecodeError::UnexpectedEnd {
-                    needed: 2,
-                    remaining: len,
-                }))
-            }
-            Some(_) => {}
-        }
-        let payload = HandshakePayload::decode(bytes).map_err(CloseCause::Malformed)?;
-        if payload.capabilities.max_frame_len < MIN_PEER_FRAME_LEN {
-            // Below this not even a heartbeat or a small DHT answer fits: a broken or hostile peer.
-            return Err(CloseCause::Malformed(DecodeError::InvalidValue {
-                field: "max_frame_len",
-            }));
-        }
-        if payload.network_id != self.config.network_id {
-            return Err(CloseCause::WrongNetwork {
-                ours: self.config.network_id,
-                theirs: payload.network_id,
-            });
-        }
-        let identity = PublicIdentity::from_bytes(&payload.identity_key)
-            .map_err(|_| CloseCause::BadIdentity)?;
-        identity
-            .verify(&static_key_binding(remote_static), &payload.signature)
-            .map_err(|_| CloseCause::BadIdentity)?;
-        let peer = identity.peer_id();
-        match self.expected {
-            Some(expected) if expected != peer => Err(CloseCause::IdentityMismatch {
-                expected,
-                found: peer,
-            }),
-            _ => Ok(Verified {
-                peer,
-                capabilities: payload.capabilities,
-            }),
-        }
+        let binding = static_key_binding(remote_static);
+        check_payload(&self.config, &self.scratch[..len], &binding, self.expected)
     }
 
     fn finish_handshake(&mut self, now: Instant, verdict: Result<Verified, CloseCause>) {
@@ -860,18 +802,6 @@ impl Session {
         self.inbound = BytesMut::new();
         self.close_cause = Some(cause.clone());
         self.events.push_back(SessionEvent::Closed(cause));
-    }
-}
-
-/// The explanation sent with a refusal, so the other side can log something useful.
-fn refusal_detail(cause: &CloseCause) -> String {
-    match cause {
-        CloseCause::VersionMismatch { ours, .. } => {
-            format!("this node speaks protocol version {ours}")
-        }
-        CloseCause::WrongNetwork { ours, .. } => format!("this node is on network {ours}"),
-        CloseCause::Local(_) => String::new(),
-        other => other.to_string(),
     }
 }
 

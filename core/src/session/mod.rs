@@ -54,6 +54,7 @@
 mod compress;
 mod config;
 mod error;
+pub mod hello;
 mod machine;
 mod noise;
 pub mod payload;
