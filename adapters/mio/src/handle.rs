@@ -69,7 +69,7 @@ pub enum DhtCommand {
 impl DhtCommand {
     /// Runs the command on `node`'s DHT; a refusal is logged (the caller learns of it by the
     /// absence of a result event).
-    pub(crate) fn run(self, node: &mut Node, now: Instant) {
+    pub fn run(self, node: &mut Node, now: Instant) {
         let outcome = node.with_dht(now, |dht, now| match self {
             DhtCommand::Bootstrap(seeds) => dht.bootstrap(now, &seeds),
             DhtCommand::FindNode(key) => dht.find_node(now, key),
@@ -97,7 +97,7 @@ pub enum GossipCommand {
 
 impl GossipCommand {
     /// Runs the command on `node`'s gossip; a refusal is logged.
-    pub(crate) fn run(self, node: &mut Node, now: Instant) {
+    pub fn run(self, node: &mut Node, now: Instant) {
         let outcome = node.with_gossip(now, |gossip, now| match self {
             GossipCommand::Subscribe(topic) => gossip.subscribe(topic),
             GossipCommand::Unsubscribe(topic) => {
@@ -123,12 +123,24 @@ pub struct Handle {
 }
 
 /// How a handle interrupts the thread that owns the node.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) enum Wake {
     /// The single reactor waits in `mio::Poll`.
     Mio(Arc<Waker>),
     /// The multi-reactor's node thread waits on its input channel.
     Channel(SyncSender<crate::multi::NodeInput>),
+    /// Another runtime's wake-up (see [`Handle::with_waker`]).
+    Custom(Arc<dyn Fn() -> io::Result<()> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Wake::Mio(_) => "Wake::Mio",
+            Wake::Channel(_) => "Wake::Channel",
+            Wake::Custom(_) => "Wake::Custom",
+        })
+    }
 }
 
 impl Wake {
@@ -140,6 +152,7 @@ impl Wake {
                 Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
                 Err(TrySendError::Disconnected(_)) => Err(io::ErrorKind::BrokenPipe.into()),
             },
+            Wake::Custom(wake) => wake(),
         }
     }
 }
@@ -172,6 +185,17 @@ impl Handle {
     pub(crate) fn new(waker: Wake, capacity: usize) -> (Handle, Receiver<Command>) {
         let (tx, rx) = sync_channel(capacity);
         (Handle { tx, waker }, rx)
+    }
+
+    /// A handle for a node hosted by another runtime (the QUIC adapter's tokio task): commands
+    /// arrive on the returned receiver, and `wake` is called after each is queued so that the
+    /// node's owner looks at the receiver soon. Holds `capacity` commands before
+    /// [`Handle::command`] waits.
+    pub fn with_waker(
+        capacity: usize,
+        wake: impl Fn() -> io::Result<()> + Send + Sync + 'static,
+    ) -> (Handle, Receiver<Command>) {
+        Handle::new(Wake::Custom(Arc::new(wake)), capacity)
     }
 
     /// Queues `command` without blocking.

@@ -35,4 +35,4 @@ pub use config::ReactorConfig;
 pub use handle::{Command, DhtCommand, GossipCommand, Handle, HandleError};
 pub use multi::MultiReactor;
 pub use pool::{BufferPool, PoolStats};
-pub use reactor::{Reactor, ReactorStats};
+pub use reactor::{new_node, Reactor, ReactorStats};

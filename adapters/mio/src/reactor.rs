@@ -510,12 +510,10 @@ pub(crate) fn os_seed() -> [u8; 32] {
     seed
 }
 
-/// The node both runtimes host, with its bootstrap addresses in the book.
-pub(crate) fn new_node(
-    config: NodeConfig,
-    local: PeerId,
-    bootstrap: Vec<SocketAddr>,
-) -> io::Result<Node> {
+/// The node a runtime hosts: seeded from the OS, its wall clock set (gossip stamps messages
+/// with it), its bootstrap addresses in the book. Shared by the mio reactors and the QUIC
+/// adapter.
+pub fn new_node(config: NodeConfig, local: PeerId, bootstrap: Vec<SocketAddr>) -> io::Result<Node> {
     let mut node = Node::new(config, local, os_seed_u64()?, Instant::ZERO);
     // Gossip stamps messages with wall-clock time (the reactor's clock starts at zero now).
     let unix = std::time::SystemTime::now()

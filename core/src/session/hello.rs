@@ -89,9 +89,7 @@ pub fn check_payload(
 ) -> Result<Verified, CloseCause> {
     let ours = config.version;
     match HandshakePayload::peek_version(bytes) {
-        Some(theirs) if theirs != ours => {
-            return Err(CloseCause::VersionMismatch { ours, theirs })
-        }
+        Some(theirs) if theirs != ours => return Err(CloseCause::VersionMismatch { ours, theirs }),
         None => {
             return Err(CloseCause::Malformed(DecodeError::UnexpectedEnd {
                 needed: 2,

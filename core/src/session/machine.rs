@@ -8,10 +8,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::compress::{compress_into, decompress, CompressError};
 use super::config::SessionConfig;
 use super::error::{CloseCause, CloseCode, SendError};
+use super::hello::{check_payload, encode_payload, refusal_detail, Verified};
 use super::noise::{
     params, sub_seed, u64_seed, NodeKeys, SeededResolver, MAX_NOISE_MESSAGE, PROLOGUE, TAG_LEN,
 };
-use super::hello::{check_payload, encode_payload, refusal_detail, Verified};
 use super::payload::{static_key_binding, Capabilities};
 use super::record::{self, Reassembly, Record, MAX_CHUNK, MAX_RECORD};
 use crate::detector::{DetectorEvent, FailureDetector, HeartbeatMessage};

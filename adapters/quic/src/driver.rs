@@ -1,0 +1,632 @@
+//! The node task: owns the `Node`, the endpoint and the table of connections; turns node
+//! outputs into dials, stream writes, datagrams and closes, and connection tasks' reports into
+//! node inputs.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use quinn::{Connection, Endpoint};
+use starling_core::gossip::is_loss_tolerant;
+use starling_core::id::PeerId;
+use starling_core::identity::Identity;
+use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
+use starling_core::rate::TokenBucket;
+use starling_core::session::hello::Verified;
+use starling_core::session::{CloseCause, CloseCode, SessionConfig};
+use starling_core::time::Instant;
+use starling_core::wire::{Frame, ProtocolId};
+use starling_mio::Command;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::AbortHandle;
+
+use crate::hello::{self, Side};
+use crate::streams::{self, Inbound, Queue, ReaderContext, WriterContext};
+use crate::tls::{client_crypto, NodeCertificate, SERVER_NAME};
+use crate::QuicStats;
+
+/// Reports queued from connection tasks before their senders wait.
+pub(crate) const INBOUND_QUEUE: usize = 1024;
+/// Frame header bytes besides the body that count toward a peer's `max_frame_len`: a protocol
+/// id of up to three varint bytes and the message type.
+const HEADER_ALLOWANCE: usize = 4;
+
+/// One connection, from the dial or accept to its close.
+struct Conn {
+    addr: SocketAddr,
+    dialled: bool,
+    state: ConnState,
+}
+
+enum ConnState {
+    /// TLS and the hello are running in this task.
+    Handshaking(AbortHandle),
+    Open(Box<Open>),
+}
+
+struct Open {
+    connection: Connection,
+    /// The writer of each protocol's stream.
+    writers: Vec<(ProtocolId, mpsc::UnboundedSender<Bytes>)>,
+    /// Frames encoded this turn, per protocol, written when the turn ends.
+    pending: Vec<(ProtocolId, BytesMut)>,
+    queue: Arc<Queue>,
+    peer_max_frame: usize,
+    frame_bucket: TokenBucket,
+    byte_bucket: TokenBucket,
+}
+
+/// The node task's state.
+pub(crate) struct Driver {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) node: Node,
+    pub(crate) cert: NodeCertificate,
+    pub(crate) identity: Identity,
+    pub(crate) session: Arc<SessionConfig>,
+    pub(crate) transport: Arc<quinn::TransportConfig>,
+    pub(crate) high_water: usize,
+    pub(crate) low_water: usize,
+    pub(crate) gossip_datagrams: bool,
+    pub(crate) origin: std::time::Instant,
+    pub(crate) inbound_tx: mpsc::Sender<Inbound>,
+    pub(crate) inbound_rx: mpsc::Receiver<Inbound>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    /// Connections with frames in `pending`.
+    dirty: Vec<ConnId>,
+    shutting_down: bool,
+    stats: QuicStats,
+}
+
+/// What the driver is built from (all but its own bookkeeping).
+pub(crate) struct DriverParts {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) node: Node,
+    pub(crate) cert: NodeCertificate,
+    pub(crate) identity: Identity,
+    pub(crate) session: Arc<SessionConfig>,
+    pub(crate) transport: Arc<quinn::TransportConfig>,
+    pub(crate) high_water: usize,
+    pub(crate) low_water: usize,
+    pub(crate) gossip_datagrams: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(parts: DriverParts) -> Driver {
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        Driver {
+            endpoint: parts.endpoint,
+            commands: parts.commands,
+            notify: parts.notify,
+            node: parts.node,
+            cert: parts.cert,
+            identity: parts.identity,
+            session: parts.session,
+            transport: parts.transport,
+            high_water: parts.high_water,
+            low_water: parts.low_water,
+            gossip_datagrams: parts.gossip_datagrams,
+            origin: std::time::Instant::now(),
+            inbound_tx,
+            inbound_rx,
+            conns: HashMap::new(),
+            next_conn: 1,
+            dirty: Vec::new(),
+            shutting_down: false,
+            stats: QuicStats::default(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn instant_of(&self, at: Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + std::time::Duration::from_nanos(at.as_nanos()))
+    }
+
+    /// Runs until shut down, calling `on_event` for every node event.
+    pub(crate) async fn run(
+        mut self,
+        mut on_event: impl FnMut(&NodeEvent),
+    ) -> io::Result<QuicStats> {
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed = None;
+        loop {
+            self.drain_node(&mut on_event);
+            self.flush();
+            if self.shutting_down && self.conns.is_empty() {
+                break;
+            }
+            let deadline = self.node.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                let at = deadline.map_or_else(far, |d| self.instant_of(d));
+                sleep.as_mut().reset(at);
+            }
+            tokio::select! {
+                biased;
+                Some(report) = self.inbound_rx.recv() => {
+                    self.on_inbound(report, &mut on_event);
+                    // Take what else is waiting, one report's outputs at a time.
+                    for _ in 0..64 {
+                        self.drain_node(&mut on_event);
+                        match self.inbound_rx.try_recv() {
+                            Ok(report) => self.on_inbound(report, &mut on_event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = self.notify.notified() => self.commands(&mut on_event),
+                Some(incoming) = self.endpoint.accept(), if !self.shutting_down => {
+                    self.on_incoming(incoming);
+                }
+                () = &mut sleep, if armed.is_some() => {
+                    let now = self.now();
+                    self.node.handle_timeout(now);
+                    armed = None;
+                }
+            }
+        }
+        self.endpoint.close(
+            quinn::VarInt::from(CloseCode::Shutdown.to_byte()),
+            b"shutdown",
+        );
+        // Let the close frames go out; a peer that is gone does not hold us up for long.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.endpoint.wait_idle())
+            .await;
+        Ok(self.stats)
+    }
+
+    // ---- connections -------------------------------------------------------------------------
+
+    fn next_id(&mut self) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        id
+    }
+
+    fn on_incoming(&mut self, incoming: quinn::Incoming) {
+        let now = self.now();
+        let id = self.next_id();
+        let addr = incoming.remote_address();
+        if !self.node.handle_incoming(now, id, addr) {
+            // Refused before any cryptography: the peer gets a CONNECTION_REFUSED.
+            self.stats.refused += 1;
+            incoming.refuse();
+            return;
+        }
+        self.stats.accepted += 1;
+        let (session, identity, inbound) = self.handshake_parts();
+        let task = tokio::spawn(async move {
+            let connecting = incoming
+                .accept()
+                .map_err(|e| (hello::lost(e.clone()), e.to_string()));
+            let result = match connecting {
+                Ok(connecting) => handshake(connecting, Side::Acceptor, &session, &identity).await,
+                Err(e) => Err(e),
+            };
+            let _ = inbound.send(report(id, result)).await;
+        });
+        self.conns.insert(
+            id,
+            Conn {
+                addr,
+                dialled: false,
+                state: ConnState::Handshaking(task.abort_handle()),
+            },
+        );
+    }
+
+    fn dial(&mut self, addr: SocketAddr, expected: Option<PeerId>) {
+        let now = self.now();
+        let connecting = client_crypto(&self.cert, expected)
+            .map_err(|e| e.to_string())
+            .and_then(|crypto| {
+                let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+                client.transport_config(self.transport.clone());
+                self.endpoint
+                    .connect_with(client, addr, SERVER_NAME)
+                    .map_err(|e| e.to_string())
+            });
+        let connecting = match connecting {
+            Ok(connecting) => connecting,
+            Err(reason) => return self.node.handle_dial_failed(now, addr, &reason),
+        };
+        let id = self.next_id();
+        let (session, identity, inbound) = self.handshake_parts();
+        let task = tokio::spawn(async move {
+            let result = handshake(connecting, Side::Dialer, &session, &identity).await;
+            let _ = inbound.send(report(id, result)).await;
+        });
+        self.conns.insert(
+            id,
+            Conn {
+                addr,
+                dialled: true,
+                state: ConnState::Handshaking(task.abort_handle()),
+            },
+        );
+        self.node.handle_dialed(now, addr, id);
+    }
+
+    fn handshake_parts(&self) -> (Arc<SessionConfig>, Identity, mpsc::Sender<Inbound>) {
+        (
+            self.session.clone(),
+            self.identity.clone(),
+            self.inbound_tx.clone(),
+        )
+    }
+
+    fn reader(&self, conn: ConnId) -> ReaderContext {
+        ReaderContext {
+            conn,
+            inbound: self.inbound_tx.clone(),
+            limits: self.session.limits,
+        }
+    }
+
+    fn on_inbound(&mut self, report: Inbound, on_event: &mut impl FnMut(&NodeEvent)) {
+        let now = self.now();
+        match report {
+            Inbound::Frames { conn, frames } => self.on_frames(now, conn, frames, on_event),
+            Inbound::Established {
+                conn,
+                connection,
+                peer,
+                listen_port,
+                max_frame_len,
+            } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    // The node gave up on it meanwhile.
+                    hello::close(&connection, CloseCode::Normal, "");
+                    return;
+                };
+                let reader = ReaderContext {
+                    conn,
+                    inbound: self.inbound_tx.clone(),
+                    limits: self.session.limits,
+                };
+                tokio::spawn(streams::accept_streams(connection.clone(), reader.clone()));
+                tokio::spawn(streams::read_datagrams(connection.clone(), reader.clone()));
+                tokio::spawn(streams::watch_close(connection.clone(), reader));
+                let rate = self.session.rate;
+                c.state = ConnState::Open(Box::new(Open {
+                    connection,
+                    writers: Vec::new(),
+                    pending: Vec::new(),
+                    queue: Arc::default(),
+                    peer_max_frame: usize::try_from(max_frame_len).unwrap_or(usize::MAX),
+                    frame_bucket: TokenBucket::new(rate.frames_per_sec, rate.frame_burst, now),
+                    byte_bucket: TokenBucket::new(rate.bytes_per_sec, rate.byte_burst, now),
+                }));
+                self.node.handle_established(now, conn, peer, listen_port);
+            }
+            Inbound::HandshakeFailed {
+                conn,
+                cause,
+                reason,
+            } => {
+                let Some(c) = self.conns.remove(&conn) else {
+                    return;
+                };
+                self.stats.handshakes_failed += 1;
+                tracing::debug!(conn, addr = %c.addr, %reason, "QUIC handshake failed");
+                if c.dialled {
+                    self.node.handle_dial_failed(now, c.addr, &reason);
+                } else {
+                    self.node.handle_closed(now, conn, cause);
+                }
+            }
+            Inbound::PeerStream {
+                conn,
+                protocol,
+                send,
+            } => {
+                if let Some(open) = self.open(conn) {
+                    if !open.writers.iter().any(|(p, _)| *p == protocol) {
+                        self.spawn_writer(conn, protocol, Some(send));
+                    }
+                }
+            }
+            Inbound::Violation { conn, cause } => {
+                let Some(c) = self.conns.remove(&conn) else {
+                    return;
+                };
+                self.stats.protocol_violations += 1;
+                tracing::warn!(conn, addr = %c.addr, %cause, "peer broke the frame format; closing");
+                if let ConnState::Open(open) = &c.state {
+                    hello::close(&open.connection, cause.code(), &cause.to_string());
+                }
+                self.node.handle_closed(now, conn, cause);
+            }
+            Inbound::Closed { conn, cause } => {
+                if self.conns.remove(&conn).is_some() {
+                    tracing::debug!(conn, %cause, "QUIC connection closed");
+                    self.node.handle_closed(now, conn, cause);
+                }
+            }
+            Inbound::Resumed { conn } => self.node.handle_backpressure(now, conn, false),
+        }
+    }
+
+    fn on_frames(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frames: Vec<Frame>,
+        on_event: &mut impl FnMut(&NodeEvent),
+    ) {
+        let Some(open) = self.open(conn) else {
+            return;
+        };
+        let mut dropped = 0u64;
+        let admitted: Vec<Frame> = frames
+            .into_iter()
+            .filter(|frame| {
+                let len = frame.body.len() as u64;
+                let ok = open.frame_bucket.try_take(now, 1) && open.byte_bucket.try_take(now, len);
+                dropped += u64::from(!ok);
+                ok
+            })
+            .collect();
+        if dropped > 0 {
+            self.stats.frames_rate_dropped += dropped;
+            tracing::debug!(conn, dropped, "peer exceeded its rate limit");
+        }
+        for (i, frame) in admitted.into_iter().enumerate() {
+            if let Some(event) = self.node.deliver_frame(now, conn, frame) {
+                on_event(&event);
+            }
+            // Route the hosted protocols' answers often enough that the node's bounded output
+            // queue never fills.
+            if i % 128 == 127 {
+                self.drain_node(on_event);
+            }
+        }
+    }
+
+    fn open(&mut self, conn: ConnId) -> Option<&mut Open> {
+        match &mut self.conns.get_mut(&conn)?.state {
+            ConnState::Open(open) => Some(open),
+            ConnState::Handshaking(_) => None,
+        }
+    }
+
+    fn spawn_writer(
+        &mut self,
+        conn: ConnId,
+        protocol: ProtocolId,
+        send: Option<quinn::SendStream>,
+    ) {
+        let reader = self.reader(conn);
+        let low_water = self.low_water;
+        let Some(open) = self.open(conn) else {
+            return;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cx = WriterContext {
+            connection: open.connection.clone(),
+            queue: open.queue.clone(),
+            low_water,
+            reader,
+        };
+        open.writers.push((protocol, tx));
+        if send.is_none() {
+            self.stats.streams_opened += 1;
+        }
+        tokio::spawn(streams::write_stream(protocol, send, rx, cx));
+    }
+
+    // ---- node outputs ------------------------------------------------------------------------
+
+    fn drain_node(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
+        while let Some(out) = self.node.poll_output() {
+            match out {
+                NodeOutput::Dial { .. } if self.shutting_down => {}
+                NodeOutput::Dial { addr, expected } => self.dial(addr, expected),
+                NodeOutput::Send { conn, frame } => self.send(conn, &frame),
+                NodeOutput::Close { conn, code } => self.close(conn, code),
+                NodeOutput::Event(event) => on_event(&event),
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, code: CloseCode) {
+        match self.conns.remove(&conn).map(|c| c.state) {
+            Some(ConnState::Open(open)) => hello::close(&open.connection, code, code.name()),
+            Some(ConnState::Handshaking(task)) => task.abort(),
+            None => {}
+        }
+    }
+
+    /// Queues `frame` for `conn`: as a datagram if it is a gossip announcement that fits, else
+    /// on its protocol's stream when this turn ends.
+    fn send(&mut self, conn: ConnId, frame: &Frame) {
+        let datagrams = self.gossip_datagrams;
+        let Some(open) = self.open(conn) else {
+            return;
+        };
+        if frame.body.len() + HEADER_ALLOWANCE > open.peer_max_frame {
+            self.stats.send_refused += 1;
+            return;
+        }
+        if datagrams
+            && frame.protocol == ProtocolId::GOSSIP
+            && is_loss_tolerant(frame.msg_type)
+            && open
+                .connection
+                .max_datagram_size()
+                .is_some_and(|max| frame.encoded_len() <= max)
+        {
+            let mut datagram = BytesMut::with_capacity(frame.encoded_len());
+            frame.encode(&mut datagram);
+            if open.connection.send_datagram(datagram.freeze()).is_ok() {
+                self.stats.datagrams_sent += 1;
+                return;
+            }
+        }
+        let first = open.pending.iter().all(|(_, b)| b.is_empty());
+        match open.pending.iter_mut().find(|(p, _)| *p == frame.protocol) {
+            Some((_, buf)) => frame.encode(buf),
+            None => {
+                let mut buf = BytesMut::new();
+                frame.encode(&mut buf);
+                open.pending.push((frame.protocol, buf));
+            }
+        }
+        if first {
+            self.dirty.push(conn);
+        }
+    }
+
+    /// Hands this turn's encoded frames to the writers, and pauses peers above the high-water
+    /// mark.
+    fn flush(&mut self) {
+        let now = self.now();
+        let high_water = self.high_water;
+        let dirty = std::mem::take(&mut self.dirty);
+        for conn in dirty {
+            let mut missing = Vec::new();
+            let Some(open) = self.open(conn) else {
+                continue;
+            };
+            let mut queued = 0;
+            for (protocol, buf) in &mut open.pending {
+                if buf.is_empty() {
+                    continue;
+                }
+                match open.writers.iter().find(|(p, _)| p == protocol) {
+                    Some((_, tx)) => {
+                        queued += buf.len();
+                        // A writer that stopped belongs to a failing connection: its close is
+                        // on the way.
+                        let _ = tx.send(buf.split().freeze());
+                    }
+                    None => missing.push(*protocol),
+                }
+            }
+            for protocol in missing {
+                self.spawn_writer(conn, protocol, None);
+                let Some(open) = self.open(conn) else {
+                    break;
+                };
+                if let Some((_, buf)) = open.pending.iter_mut().find(|(p, _)| *p == protocol) {
+                    if let Some((_, tx)) = open.writers.last() {
+                        queued += buf.len();
+                        let _ = tx.send(buf.split().freeze());
+                    }
+                }
+            }
+            let Some(open) = self.open(conn) else {
+                continue;
+            };
+            let total = open.queue.bytes.fetch_add(queued, Ordering::AcqRel) + queued;
+            if total > high_water && !open.queue.paused.swap(true, Ordering::AcqRel) {
+                self.stats.paused += 1;
+                self.node.handle_backpressure(now, conn, true);
+            }
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------------------
+
+    fn commands(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
+        let now = self.now();
+        loop {
+            self.drain_node(on_event);
+            match self.commands.try_recv() {
+                Ok(Command::Send { peer, frame }) => {
+                    if let Err(e) = self.node.send(now, peer, frame) {
+                        tracing::debug!(?peer, error = %e, "send refused");
+                    }
+                }
+                Ok(Command::SendBatch { peer, frames }) => {
+                    match self.node.route_batch(now, peer, frames.len() as u64) {
+                        Ok(conn) => {
+                            for frame in &frames {
+                                self.send(conn, frame);
+                            }
+                        }
+                        Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
+                    }
+                }
+                Ok(Command::Broadcast(frame)) => {
+                    self.node.broadcast(now, &frame);
+                }
+                Ok(Command::Connect { addr, expected }) => {
+                    if let Err(e) = self.node.add_address(now, addr, expected, true) {
+                        tracing::warn!(%addr, error = %e, "cannot add address");
+                    }
+                }
+                Ok(Command::Peers(reply)) => {
+                    let peers = self.node.peers().map(|p| (p.peer, p.addr)).collect();
+                    let _ = reply.try_send(peers);
+                }
+                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
+                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
+                Ok(Command::Shutdown) => self.shutdown(),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => return self.shutdown(),
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.shutting_down = true;
+        for (_, conn) in self.conns.drain() {
+            match conn.state {
+                ConnState::Open(open) => {
+                    hello::close(&open.connection, CloseCode::Shutdown, "shutting down");
+                }
+                ConnState::Handshaking(task) => task.abort(),
+            }
+        }
+    }
+}
+
+/// TLS, then the hello; on success the connection and what the peer proved.
+async fn handshake(
+    connecting: quinn::Connecting,
+    side: Side,
+    session: &SessionConfig,
+    identity: &Identity,
+) -> Result<(Connection, Verified), (CloseCause, String)> {
+    let connection = connecting
+        .await
+        .map_err(|e| (hello::lost(e.clone()), e.to_string()))?;
+    match hello::exchange(&connection, side, session, identity).await {
+        Ok(verified) => Ok((connection, verified)),
+        Err(cause) => {
+            let reason = cause.to_string();
+            Err((cause, reason))
+        }
+    }
+}
+
+fn report(conn: ConnId, result: Result<(Connection, Verified), (CloseCause, String)>) -> Inbound {
+    match result {
+        Ok((connection, verified)) => Inbound::Established {
+            conn,
+            connection,
+            peer: verified.peer,
+            listen_port: verified.capabilities.listen_port,
+            max_frame_len: verified.capabilities.max_frame_len,
+        },
+        Err((cause, reason)) => Inbound::HandshakeFailed {
+            conn,
+            cause,
+            reason,
+        },
+    }
+}
