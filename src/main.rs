@@ -6,6 +6,7 @@ mod bench;
 mod kv_cmd;
 mod node_cmd;
 mod progress;
+mod runtime;
 mod sim_cmd;
 mod sim_gossip;
 mod sim_raft;

@@ -11,7 +11,9 @@ use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{GossipCommand, Handle, MultiReactor, Reactor, ReactorConfig};
+use starling_mio::{GossipCommand, Handle, ReactorConfig};
+
+use crate::runtime::{AnyReactor, Transport};
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -45,6 +47,9 @@ pub struct NodeArgs {
     /// Gossip topics to subscribe to (comma-separated names).
     #[arg(long, value_delimiter = ',', default_value = "blocks")]
     topics: Vec<String>,
+    /// Transport: TCP with Noise sessions, or QUIC (UDP; TLS 1.3 bound to the node identity).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
 }
 
 #[derive(Args)]
@@ -68,47 +73,9 @@ pub struct ClusterArgs {
     /// the first has joined it (the JSON line gains `dht_joined`).
     #[arg(long)]
     dht: bool,
-}
-
-/// A node on either runtime, started on its own thread, reporting events to `on_event`.
-pub(crate) enum AnyReactor {
-    Single(Reactor),
-    Multi(MultiReactor),
-}
-
-impl AnyReactor {
-    pub(crate) fn bind(
-        config: ReactorConfig,
-        io_threads: usize,
-    ) -> std::io::Result<(AnyReactor, Handle)> {
-        Ok(match io_threads {
-            0 => {
-                let (r, h) = Reactor::bind(config)?;
-                (AnyReactor::Single(r), h)
-            }
-            n => {
-                let (r, h) = MultiReactor::bind(config, n)?;
-                (AnyReactor::Multi(r), h)
-            }
-        })
-    }
-
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        match self {
-            AnyReactor::Single(r) => r.local_addr(),
-            AnyReactor::Multi(r) => r.local_addr(),
-        }
-    }
-
-    pub(crate) fn run(
-        self,
-        on_event: impl FnMut(&NodeEvent),
-    ) -> std::io::Result<starling_mio::ReactorStats> {
-        match self {
-            AnyReactor::Single(r) => r.run(on_event),
-            AnyReactor::Multi(r) => r.run(on_event),
-        }
-    }
+    /// Transport: TCP with Noise sessions, or QUIC (UDP; TLS 1.3 bound to the node identity).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
 }
 
 fn load_or_create_key(path: &PathBuf) -> Result<Identity, String> {
@@ -162,8 +129,8 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
     if !args.no_gossip {
         config.node.gossip = Some(GossipConfig::default());
     }
-    let (reactor, handle) =
-        AnyReactor::bind(config, args.io_threads).map_err(|e| format!("{}: {e}", args.listen))?;
+    let (reactor, handle) = AnyReactor::bind(config, args.io_threads, args.transport)
+        .map_err(|e| format!("{}: {e}", args.listen))?;
     if !args.no_gossip {
         for name in &args.topics {
             handle
@@ -242,7 +209,7 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
             config.node.dht = Some(DhtConfig::default());
         }
         let (reactor, handle) =
-            AnyReactor::bind(config, args.io_threads).map_err(|e| e.to_string())?;
+            AnyReactor::bind(config, args.io_threads, args.transport).map_err(|e| e.to_string())?;
         let addr = reactor.local_addr();
         first_addr.get_or_insert(addr);
         prev_addr = Some(addr);
@@ -314,6 +281,7 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
     if args.json {
         let mut report = serde_json::json!({
             "nodes": args.nodes,
+            "transport": args.transport.name(),
             "connected": connected,
             "sessions": total / 2,
             "ms_to_connect": connected_at.map(|d| d.as_millis() as u64),

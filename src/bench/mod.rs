@@ -28,7 +28,7 @@ use starling_core::wire::{Frame, ProtocolId};
 use starling_counting_alloc::thread_allocations;
 use starling_mio::{Handle, ReactorConfig, ReactorStats};
 
-use crate::node_cmd::AnyReactor;
+use crate::runtime::{AnyReactor, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -26,7 +26,8 @@ impl RunningNode {
         config.session = session_config();
         config.node.protocols = vec![ProtocolId::GOSSIP];
         config.high_water = HIGH_WATER;
-        let (reactor, handle) = AnyReactor::bind(config, io_threads).map_err(|e| e.to_string())?;
+        let (reactor, handle) =
+            AnyReactor::bind(config, io_threads, Transport::Tcp).map_err(|e| e.to_string())?;
         let addr = reactor.local_addr();
         let (clock_tx, clock_rx) = mpsc::sync_channel(1);
         let thread = thread::Builder::new()

@@ -1,10 +1,11 @@
 //! The Kademlia DHT over real sockets: 50 nodes on loopback join through one bootstrap node,
-//! then find each other and each other's records.
+//! then find each other and each other's records; over TCP and over QUIC.
+
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,15 +14,15 @@ use starling_core::id::{Key, PeerId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{DhtCommand, Handle, Reactor, ReactorConfig, ReactorStats};
+use starling_mio::{DhtCommand, ReactorConfig};
+use support::{Running, Transport};
 
 const NODES: usize = 50;
 const WAIT: Duration = Duration::from_secs(60);
 
 struct DhtNode {
     peer: PeerId,
-    handle: Handle,
-    thread: JoinHandle<std::io::Result<ReactorStats>>,
+    node: Running,
 }
 
 fn config(seed: u64, bootstrap: Vec<SocketAddr>) -> ReactorConfig {
@@ -41,27 +42,18 @@ fn start(
     index: usize,
     bootstrap: Vec<SocketAddr>,
     events: &std::sync::mpsc::Sender<(usize, DhtEvent<NodeContact>)>,
+    transport: Transport,
 ) -> (DhtNode, SocketAddr) {
     let config = config(index as u64 + 1, bootstrap);
     let peer = config.keys.identity().peer_id();
-    let (reactor, handle) = Reactor::bind(config).unwrap();
-    let addr = reactor.local_addr();
     let tx = events.clone();
-    let thread = std::thread::spawn(move || {
-        reactor.run(move |e| {
-            if let NodeEvent::Dht(e) = e {
-                let _ = tx.send((index, e.clone()));
-            }
-        })
+    let node = Running::start(config, transport, move |e| {
+        if let NodeEvent::Dht(e) = e {
+            let _ = tx.send((index, e.clone()));
+        }
     });
-    (
-        DhtNode {
-            peer,
-            handle,
-            thread,
-        },
-        addr,
-    )
+    let addr = node.addr;
+    (DhtNode { peer, node }, addr)
 }
 
 /// Collects `count` events accepted by `pick`, failing after WAIT.
@@ -87,12 +79,21 @@ fn collect<T>(
 }
 
 #[test]
-fn fifty_nodes_join_find_each_other_and_share_records() {
+fn fifty_nodes_join_find_each_other_and_share_records_over_tcp() {
+    fifty_nodes_join_find_each_other_and_share_records(Transport::Tcp);
+}
+
+#[test]
+fn fifty_nodes_join_find_each_other_and_share_records_over_quic() {
+    fifty_nodes_join_find_each_other_and_share_records(Transport::Quic);
+}
+
+fn fifty_nodes_join_find_each_other_and_share_records(transport: Transport) {
     let (tx, events) = channel();
-    let (first, bootstrap) = start(0, vec![], &tx);
+    let (first, bootstrap) = start(0, vec![], &tx, transport);
     let mut nodes = vec![first];
     for i in 1..NODES {
-        nodes.push(start(i, vec![bootstrap], &tx).0);
+        nodes.push(start(i, vec![bootstrap], &tx, transport).0);
     }
     // Every node but the bootstrap node joins by itself once connected to it.
     collect(&events, NODES - 1, "joins", |_, e| {
@@ -108,7 +109,7 @@ fn fifty_nodes_join_find_each_other_and_share_records() {
             publisher: node.peer,
             ttl_secs: 600,
         };
-        node.handle.dht(DhtCommand::Put(record)).unwrap();
+        node.node.handle.dht(DhtCommand::Put(record)).unwrap();
     }
     let stored = collect(&events, NODES, "puts", |_, e| match e {
         DhtEvent::PutDone { stored, .. } => Some(stored),
@@ -120,8 +121,9 @@ fn fifty_nodes_join_find_each_other_and_share_records() {
     // Node i looks up node i+1's id, and fetches node i+7's record.
     for (i, node) in nodes.iter().enumerate() {
         let target = *nodes[(i + 1) % NODES].peer.key();
-        node.handle.dht(DhtCommand::FindNode(target)).unwrap();
-        node.handle
+        node.node.handle.dht(DhtCommand::FindNode(target)).unwrap();
+        node.node
+            .handle
             .dht(DhtCommand::Get(key_of((i + 7) % NODES)))
             .unwrap();
     }
@@ -153,8 +155,10 @@ fn fifty_nodes_join_find_each_other_and_share_records() {
         _ => None,
     });
     assert_eq!((found, got), (NODES, NODES));
+    for node in &nodes {
+        node.node.handle.shutdown().unwrap();
+    }
     for node in nodes {
-        node.handle.shutdown().unwrap();
-        node.thread.join().unwrap().unwrap();
+        node.node.thread.join().unwrap().unwrap();
     }
 }

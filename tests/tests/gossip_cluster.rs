@@ -1,10 +1,12 @@
 //! Gossip over real sockets: 32 nodes on loopback join the overlay through one bootstrap node;
-//! messages published by several of them reach every node exactly once.
+//! messages published by several of them reach every node exactly once; over TCP and over
+//! QUIC.
+
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,15 +15,11 @@ use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{GossipCommand, Handle, Reactor, ReactorConfig, ReactorStats};
+use starling_mio::{GossipCommand, ReactorConfig};
+use support::{Running, Transport};
 
 const NODES: usize = 32;
 const WAIT: Duration = Duration::from_secs(60);
-
-struct GossipNode {
-    handle: Handle,
-    thread: JoinHandle<std::io::Result<ReactorStats>>,
-}
 
 fn topic() -> TopicId {
     TopicId::named("cluster-test")
@@ -32,7 +30,8 @@ fn start(
     index: usize,
     bootstrap: Vec<SocketAddr>,
     events: &Sender<(usize, GossipEvent<NodeContact>)>,
-) -> (GossipNode, SocketAddr) {
+    transport: Transport,
+) -> (Running, SocketAddr) {
     let seed = index as u64 + 1;
     let keys = NodeKeys::new(Identity::from_test_seed(seed), [seed as u8; 32]);
     let mut config = ReactorConfig::new("127.0.0.1:0".parse().unwrap(), keys, "gossip-tests");
@@ -42,18 +41,17 @@ fn start(
     config.node.max_inbound = 2 * NODES;
     config.node.max_outbound = 2 * NODES;
     config.node.gossip = Some(GossipConfig::default());
-    let (reactor, handle) = Reactor::bind(config).unwrap();
-    let addr = reactor.local_addr();
-    handle.gossip(GossipCommand::Subscribe(topic())).unwrap();
     let tx = events.clone();
-    let thread = std::thread::spawn(move || {
-        reactor.run(move |e| {
-            if let NodeEvent::Gossip(e) = e {
-                let _ = tx.send((index, e.clone()));
-            }
-        })
+    let node = Running::start(config, transport, move |e| {
+        if let NodeEvent::Gossip(e) = e {
+            let _ = tx.send((index, e.clone()));
+        }
     });
-    (GossipNode { handle, thread }, addr)
+    node.handle
+        .gossip(GossipCommand::Subscribe(topic()))
+        .unwrap();
+    let addr = node.addr;
+    (node, addr)
 }
 
 /// Active-view sizes per node, kept up to date from the events.
@@ -90,7 +88,16 @@ fn wait_for(
 }
 
 #[test]
-fn thirty_two_nodes_deliver_every_message_exactly_once() {
+fn thirty_two_nodes_deliver_every_message_exactly_once_over_tcp() {
+    thirty_two_nodes_deliver_every_message_exactly_once(Transport::Tcp);
+}
+
+#[test]
+fn thirty_two_nodes_deliver_every_message_exactly_once_over_quic() {
+    thirty_two_nodes_deliver_every_message_exactly_once(Transport::Quic);
+}
+
+fn thirty_two_nodes_deliver_every_message_exactly_once(transport: Transport) {
     // A reactor that never finishes shutting down would hang the test run: fail it instead.
     std::thread::spawn(|| {
         std::thread::sleep(3 * WAIT);
@@ -101,10 +108,10 @@ fn thirty_two_nodes_deliver_every_message_exactly_once() {
         std::process::abort();
     });
     let (tx, events) = channel();
-    let (first, bootstrap) = start(0, vec![], &tx);
+    let (first, bootstrap) = start(0, vec![], &tx, transport);
     let mut nodes = vec![first];
     for i in 1..NODES {
-        nodes.push(start(i, vec![bootstrap], &tx).0);
+        nodes.push(start(i, vec![bootstrap], &tx, transport).0);
     }
     // The overlay forms: every node has at least two neighbours.
     let mut views = vec![0i32; NODES];

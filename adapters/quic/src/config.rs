@@ -60,6 +60,20 @@ impl QuicConfig {
     }
 }
 
+impl From<starling_mio::ReactorConfig> for QuicConfig {
+    /// The same node over QUIC: its identity, session and node policy, addresses, high-water
+    /// mark and command queue carry over; the rest are QUIC's defaults.
+    fn from(config: starling_mio::ReactorConfig) -> Self {
+        let mut quic = QuicConfig::new(config.listen, config.keys.identity().clone(), "");
+        quic.session = config.session;
+        quic.node = config.node;
+        quic.bootstrap = config.bootstrap;
+        quic.high_water = config.high_water.max(quic.low_water);
+        quic.command_queue = config.command_queue;
+        quic
+    }
+}
+
 /// The QUIC transport parameters both ends of a Starling connection use. Public so that a
 /// baseline (the transport benchmark's raw quinn path) can run with exactly the same ones.
 pub fn transport_config(

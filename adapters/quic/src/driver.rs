@@ -29,6 +29,8 @@ use crate::streams::{self, Inbound, Queue, ReaderContext, WriterContext};
 use crate::tls::{client_crypto, NodeCertificate, SERVER_NAME};
 use crate::QuicStats;
 
+/// How long shutdown waits for close packets to leave.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
 /// Reports queued from connection tasks before their senders wait.
 pub(crate) const INBOUND_QUEUE: usize = 1024;
 /// Frame header bytes besides the body that count toward a peer's `max_frame_len`: a protocol
@@ -182,9 +184,10 @@ impl Driver {
             quinn::VarInt::from(CloseCode::Shutdown.to_byte()),
             b"shutdown",
         );
-        // Let the close frames go out; a peer that is gone does not hold us up for long.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.endpoint.wait_idle())
-            .await;
+        // Give the endpoint a moment to send the CONNECTION_CLOSE packets, so peers learn of
+        // the close at once instead of at their idle timeout. Not the whole draining period
+        // (three probe timeouts): nothing more is sent or received in it.
+        let _ = tokio::time::timeout(CLOSE_LINGER, self.endpoint.wait_idle()).await;
         Ok(self.stats)
     }
 
