@@ -33,6 +33,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Benchmarks.
+mod quic_raw;
+mod quic_report;
 mod starling_path;
 mod tokio_path;
 mod workload;
@@ -66,8 +68,16 @@ pub struct TransportArgs {
     /// Run one path only (for profiling); the other's figures are then meaningless.
     #[arg(long, value_enum, hide = true)]
     only: Option<Path>,
+    /// `quic`: bulk and 1 KiB throughput through the QUIC adapter against raw quinn streams
+    /// (`--messages` / 4 messages of 1 KiB, after `--bulk-mib` of bulk).
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    transport: Transport,
+    /// With `--transport quic`: MiB sent in the bulk phase.
+    #[arg(long, default_value_t = 256)]
+    bulk_mib: u64,
 }
 
+/// With `--transport quic`, `starling` is the adapter and `tokio` the raw quinn baseline.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum Path {
     Starling,
@@ -138,13 +148,24 @@ fn transport(args: TransportArgs) -> Result<(), String> {
     if args.reps == 0 {
         return Err("--reps must be at least 1".into());
     }
+    if args.transport == Transport::Quic {
+        return quic_report::transport_quic(&args);
+    }
     let phases = phases(args.messages);
     let (mut starling, mut tokio) = (Vec::new(), Vec::new());
     for rep in 1..=args.reps {
         let s = match args.only {
             Some(Path::Tokio) => RunResult::default(),
-            _ => run_starling(phases, args.io_threads)
-                .map_err(|e| format!("starling path, rep {rep}: {e}"))?,
+            _ => run_starling(
+                phases,
+                Setup {
+                    transport: Transport::Tcp,
+                    io_threads: args.io_threads,
+                    high_water: HIGH_WATER,
+                    window_bytes: WINDOW_BYTES,
+                },
+            )
+            .map_err(|e| format!("starling path, rep {rep}: {e}"))?,
         };
         let t = match args.only {
             Some(Path::Starling) => RunResult::default(),

@@ -1,4 +1,5 @@
-//! The starling path: two mio reactors (session + node) on their own threads.
+//! The starling path: two nodes (mio reactors with sessions, or QUIC adapters) on their own
+//! threads.
 
 use super::*;
 
@@ -15,7 +16,7 @@ impl RunningNode {
     pub(super) fn start(
         key_seed: u64,
         bootstrap: Vec<SocketAddr>,
-        io_threads: usize,
+        setup: Setup,
         on_event: impl FnMut(&NodeEvent) + Send + 'static,
     ) -> Result<RunningNode, String> {
         let identity = Identity::from_test_seed(key_seed);
@@ -25,9 +26,9 @@ impl RunningNode {
         config.bootstrap = bootstrap;
         config.session = session_config();
         config.node.protocols = vec![ProtocolId::GOSSIP];
-        config.high_water = HIGH_WATER;
-        let (reactor, handle) =
-            AnyReactor::bind(config, io_threads, Transport::Tcp).map_err(|e| e.to_string())?;
+        config.high_water = setup.high_water;
+        let (reactor, handle) = AnyReactor::bind(config, setup.io_threads, setup.transport)
+            .map_err(|e| e.to_string())?;
         let addr = reactor.local_addr();
         let (clock_tx, clock_rx) = mpsc::sync_channel(1);
         let thread = thread::Builder::new()
@@ -56,12 +57,24 @@ impl RunningNode {
     }
 }
 
-pub(super) fn run_starling(phases: [Phase; 2], io_threads: usize) -> Result<RunResult, String> {
+/// How the nodes of a starling run are set up.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Setup {
+    pub(super) transport: Transport,
+    /// I/O threads per TCP node (0: one reactor thread).
+    pub(super) io_threads: usize,
+    /// The nodes' high-water mark; above `window_bytes`, so the sender is never paused.
+    pub(super) high_water: usize,
+    /// Most payload bytes sent and not yet received.
+    pub(super) window_bytes: usize,
+}
+
+pub(super) fn run_starling(phases: [Phase; 2], setup: Setup) -> Result<RunResult, String> {
     let progress = Progress::new(thread::current());
     let (report, reports) = mpsc::sync_channel::<RxReport>(8);
     let mut checker = Checker::new(phases, progress.clone());
     // The receiver's callback runs on its reactor thread: that is where allocations are counted.
-    let receiver = RunningNode::start(1, vec![], io_threads, move |event| {
+    let receiver = RunningNode::start(1, vec![], setup, move |event| {
         let r = match event {
             NodeEvent::Frame { frame, .. } => checker.on_frame(frame),
             NodeEvent::PeerConnected { .. } => Some(RxReport::Connected),
@@ -72,7 +85,7 @@ pub(super) fn run_starling(phases: [Phase; 2], io_threads: usize) -> Result<RunR
         }
     })?;
     let (event_tx, sender_events) = mpsc::channel::<NodeEvent>();
-    let sender = RunningNode::start(2, vec![receiver.addr], io_threads, move |event| {
+    let sender = RunningNode::start(2, vec![receiver.addr], setup, move |event| {
         if !matches!(event, NodeEvent::Frame { .. }) {
             let _ = event_tx.send(event.clone());
         }
@@ -84,6 +97,7 @@ pub(super) fn run_starling(phases: [Phase; 2], io_threads: usize) -> Result<RunR
         &reports,
         &progress,
         phases,
+        setup.window_bytes,
     );
     let sender_stats = sender.stop();
     let receiver_stats = receiver.stop()?;
@@ -105,6 +119,7 @@ pub(super) fn stream_to(
     reports: &Receiver<RxReport>,
     progress: &Progress,
     phases: [Phase; 2],
+    window_bytes: usize,
 ) -> Result<RunResult, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut sender_up, mut receiver_up) = (false, false);
@@ -125,7 +140,7 @@ pub(super) fn stream_to(
     let app = ThreadClock::current();
     let mut base = 0u64;
     for (i, p) in phases.iter().enumerate() {
-        let window = (WINDOW_BYTES / p.size) as u64;
+        let window = (window_bytes / p.size).max(1) as u64;
         let batches = make_phase(*p);
         let mut sent = 0u64;
         let (tx_start, app_start) = (sender.clock.ns(), app.ns());

@@ -37,20 +37,28 @@ pub(super) fn make_phase(p: Phase) -> Vec<Vec<Frame>> {
 }
 
 /// Frames received so far (all phases), published by the receiving thread, which unparks the
-/// waiting one. A failed check publishes `u64::MAX` so that no one waits for it.
+/// waiting thread and wakes a waiting task (the raw quinn sender). A failed check publishes
+/// `u64::MAX` so that no one waits for it.
 pub(super) struct Progress {
     pub(super) received: AtomicU64,
     pub(super) waiter: Thread,
+    pub(super) task: tokio::sync::Notify,
 }
 
 impl Progress {
     pub(super) fn new(waiter: Thread) -> Arc<Progress> {
         let received = AtomicU64::new(0);
-        Arc::new(Progress { received, waiter })
+        let task = tokio::sync::Notify::new();
+        Arc::new(Progress {
+            received,
+            waiter,
+            task,
+        })
     }
     pub(super) fn publish(&self, total: u64) {
         self.received.store(total, Ordering::Release);
         self.waiter.unpark();
+        self.task.notify_one();
     }
     pub(super) fn get(&self) -> u64 {
         self.received.load(Ordering::Acquire)
@@ -205,9 +213,17 @@ impl Checker {
             ));
         }
         if self.seq % SAMPLE_EVERY == 0 || self.seq + 1 == p.count {
-            let mut want = [0u8; 1024];
-            fill(&mut want[..p.size], self.seq);
-            if body != &want[..p.size] {
+            let mut small = [0u8; 1024];
+            let mut large = Vec::new();
+            let want = match small.get_mut(..p.size) {
+                Some(want) => want,
+                None => {
+                    large.resize(p.size, 0);
+                    &mut large[..]
+                }
+            };
+            fill(want, self.seq);
+            if body != want {
                 return self.fail(format!(
                     "phase {}: frame {} corrupted",
                     self.phase, self.seq
