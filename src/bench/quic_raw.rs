@@ -2,7 +2,7 @@
 //! two tasks on current-thread runtimes, with the adapter's TLS and transport parameters and
 //! the same in-flight window. No node, no hello, no per-protocol routing.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use quinn::Endpoint;
 use starling_core::wire::FrameDecoder;
 use starling_quic::tls::SERVER_NAME;
@@ -25,13 +25,18 @@ async fn raw_receive(
     let _ = report.try_send(RxReport::Connected);
     let mut decoder = FrameDecoder::new(session_config().limits);
     let mut buf = BytesMut::new();
+    // As the adapter reads: all that quinn holds at once, about a packet per chunk.
+    let mut chunks: [Bytes; 64] = std::array::from_fn(|_| Bytes::new());
     while !checker.finished() {
-        let chunk = recv
-            .read_chunk(64 << 10, true)
+        let n = recv
+            .read_chunks(&mut chunks)
             .await
             .map_err(|e| format!("read: {e}"))?
             .ok_or("the sender finished early")?;
-        buf.extend_from_slice(&chunk.bytes);
+        for chunk in &mut chunks[..n] {
+            buf.extend_from_slice(chunk);
+            *chunk = Bytes::new();
+        }
         while let Some(frame) = decoder.decode(&mut buf).map_err(|e| e.to_string())? {
             if let Some(r) = checker.on_frame(&frame) {
                 let _ = report.try_send(r);
@@ -43,12 +48,12 @@ async fn raw_receive(
     Ok(())
 }
 
-/// Waits until the receiver's count satisfies `ready`, woken by its progress reports.
-async fn until(progress: &Progress, what: &str, ready: impl Fn(u64) -> bool) -> Result<(), String> {
+/// Waits until the receiver has `target` frames, woken by its report of that count.
+async fn until(progress: &Progress, what: &str, target: u64) -> Result<(), String> {
     let mut watch = StallWatch::new();
     loop {
-        let received = progress.get();
-        if ready(received) {
+        let received = progress.expect(target);
+        if received >= target {
             return Ok(());
         }
         watch.check(received, what)?;
@@ -82,16 +87,17 @@ async fn raw_send(
     for (i, p) in phases.iter().enumerate() {
         let window = (window_bytes / p.size).max(1) as u64;
         let batches = make_phase(*p);
-        until(&progress, "raw quinn sender", |r| r >= base).await?;
+        until(&progress, "raw quinn sender", base).await?;
         let cpu_start = clock.ns();
         starts[i] = Instant::now();
         let mut sent = 0u64;
         for frames in batches {
             let n = frames.len() as u64;
-            until(&progress, "raw quinn window", |r| {
-                base + sent + n <= r.saturating_add(window)
-            })
-            .await?;
+            // The same refill rule as the adapter's sender.
+            if progress.get() < window_target(base + sent + n, window) {
+                let target = window_target(base + sent + n, window / 2);
+                until(&progress, "raw quinn window", target).await?;
+            }
             let mut buf = BytesMut::with_capacity(frames.iter().map(Frame::encoded_len).sum());
             for frame in &frames {
                 frame.encode(&mut buf);
@@ -102,7 +108,7 @@ async fn raw_send(
             sent += n;
         }
         base += p.count;
-        until(&progress, "raw quinn phase end", |r| r >= base).await?;
+        until(&progress, "raw quinn phase end", base).await?;
         cpu_ns[i] = clock.since(cpu_start);
     }
     let _ = send.finish();

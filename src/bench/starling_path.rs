@@ -165,9 +165,12 @@ pub(super) fn stream_to(
                 }
             }
             let n = frames.len() as u64;
-            wait_for(progress, "sender window", |received| {
-                base + sent + n <= received.saturating_add(window)
-            })?;
+            // A full window waits until half of it has drained, then refills: one wake-up per
+            // half window rather than per batch.
+            if progress.get() < window_target(base + sent + n, window) {
+                let target = window_target(base + sent + n, window / 2);
+                wait_for(progress, "sender window", target)?;
+            }
             let peer = receiver.peer;
             sender
                 .handle
@@ -175,7 +178,7 @@ pub(super) fn stream_to(
                 .map_err(|e| e.to_string())?;
             sent += n;
         }
-        wait_for(progress, "phase end", |received| received >= base + p.count)?;
+        wait_for(progress, "phase end", base + p.count)?;
         (tx_cpu_ns[i], app_cpu_ns[i]) = (sender.clock.since(tx_start), app.since(app_start));
         base += p.count;
     }

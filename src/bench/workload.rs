@@ -36,32 +36,41 @@ pub(super) fn make_phase(p: Phase) -> Vec<Vec<Frame>> {
         .collect()
 }
 
-/// Frames received so far (all phases), published by the receiving thread, which unparks the
-/// waiting thread and wakes a waiting task (the raw quinn sender). A failed check publishes
+/// Frames received so far (all phases), published by the receiving thread. A waiter (a thread
+/// or a task) names the count it waits for in `wake_at`, and the receiver wakes it only once
+/// that count is reached: one wake-up per wait, not per report. A failed check publishes
 /// `u64::MAX` so that no one waits for it.
 pub(super) struct Progress {
     pub(super) received: AtomicU64,
+    pub(super) wake_at: AtomicU64,
     pub(super) waiter: Thread,
     pub(super) task: tokio::sync::Notify,
 }
 
 impl Progress {
     pub(super) fn new(waiter: Thread) -> Arc<Progress> {
-        let received = AtomicU64::new(0);
-        let task = tokio::sync::Notify::new();
         Arc::new(Progress {
-            received,
+            received: AtomicU64::new(0),
+            wake_at: AtomicU64::new(0),
             waiter,
-            task,
+            task: tokio::sync::Notify::new(),
         })
     }
     pub(super) fn publish(&self, total: u64) {
-        self.received.store(total, Ordering::Release);
-        self.waiter.unpark();
-        self.task.notify_one();
+        // SeqCst here and in `expect`: either the waiter sees this count, or this sees its target.
+        self.received.store(total, Ordering::SeqCst);
+        if total >= self.wake_at.load(Ordering::SeqCst) {
+            self.waiter.unpark();
+            self.task.notify_one();
+        }
     }
     pub(super) fn get(&self) -> u64 {
         self.received.load(Ordering::Acquire)
+    }
+    /// Announces that the waiter waits for `target` frames; returns the count now.
+    pub(super) fn expect(&self, target: u64) -> u64 {
+        self.wake_at.store(target, Ordering::SeqCst);
+        self.received.load(Ordering::SeqCst)
     }
 }
 
@@ -92,21 +101,23 @@ impl StallWatch {
     }
 }
 
-/// Parks the calling thread (the progress's waiter) until `ready(received)`.
-pub(super) fn wait_for(
-    progress: &Progress,
-    what: &str,
-    ready: impl Fn(u64) -> bool,
-) -> Result<(), String> {
+/// Parks the calling thread (the progress's waiter) until `target` frames are received.
+pub(super) fn wait_for(progress: &Progress, what: &str, target: u64) -> Result<(), String> {
     let mut watch = StallWatch::new();
     loop {
-        let received = progress.get();
-        if ready(received) {
+        let received = progress.expect(target);
+        if received >= target {
             return Ok(());
         }
         watch.check(received, what)?;
         thread::park_timeout(Duration::from_millis(5));
     }
+}
+
+/// The frames that must have arrived before `sent` frames (the next batch included) may be in
+/// flight with at most `window` unreceived.
+pub(super) fn window_target(sent: u64, window: u64) -> u64 {
+    sent.saturating_sub(window)
 }
 
 /// What a receiver tells the bench thread.

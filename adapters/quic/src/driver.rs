@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use crate::hello::{self, Side};
+use crate::outbox::Outbox;
 use crate::streams::{self, Inbound, Queue, ReaderContext, WriterContext};
 use crate::tls::{client_crypto, NodeCertificate, SERVER_NAME};
 use crate::QuicStats;
@@ -53,9 +54,9 @@ enum ConnState {
 struct Open {
     connection: Connection,
     /// The writer of each protocol's stream.
-    writers: Vec<(ProtocolId, mpsc::UnboundedSender<Bytes>)>,
+    writers: Vec<(ProtocolId, mpsc::UnboundedSender<Vec<Bytes>>)>,
     /// Frames encoded this turn, per protocol, written when the turn ends.
-    pending: Vec<(ProtocolId, BytesMut)>,
+    pending: Vec<(ProtocolId, Outbox)>,
     queue: Arc<Queue>,
     peer_max_frame: usize,
     frame_bucket: TokenBucket,
@@ -373,21 +374,27 @@ impl Driver {
         let Some(open) = self.open(conn) else {
             return;
         };
-        let mut dropped = 0u64;
-        let admitted: Vec<Frame> = frames
-            .into_iter()
-            .filter(|frame| {
+        let mut frames = frames;
+        let before = frames.len();
+        let bytes: u64 = frames.iter().map(|f| f.body.len() as u64).sum();
+        // The whole report at once when the buckets allow it (the common case), else frame by
+        // frame. Take bytes only if the frame bucket allows, so a refusal costs nothing.
+        let whole = open.frame_bucket.available(now) >= before as u64
+            && open.byte_bucket.available(now) >= bytes
+            && open.frame_bucket.try_take(now, before as u64)
+            && open.byte_bucket.try_take(now, bytes);
+        if !whole {
+            frames.retain(|frame| {
                 let len = frame.body.len() as u64;
-                let ok = open.frame_bucket.try_take(now, 1) && open.byte_bucket.try_take(now, len);
-                dropped += u64::from(!ok);
-                ok
-            })
-            .collect();
+                open.frame_bucket.try_take(now, 1) && open.byte_bucket.try_take(now, len)
+            });
+        }
+        let dropped = (before - frames.len()) as u64;
         if dropped > 0 {
             self.stats.frames_rate_dropped += dropped;
             tracing::debug!(conn, dropped, "peer exceeded its rate limit");
         }
-        for (i, frame) in admitted.into_iter().enumerate() {
+        for (i, frame) in frames.into_iter().enumerate() {
             if let Some(event) = self.node.deliver_frame(now, conn, frame) {
                 on_event(&event);
             }
@@ -453,87 +460,109 @@ impl Driver {
         }
     }
 
-    /// Queues `frame` for `conn`: as a datagram if it is a gossip announcement that fits, else
-    /// on its protocol's stream when this turn ends.
+    /// Queues `frame` for `conn` (see [`Driver::send_all`]).
     fn send(&mut self, conn: ConnId, frame: &Frame) {
+        self.send_all(conn, std::slice::from_ref(frame));
+    }
+
+    /// Queues `frames` for `conn`: each as a datagram if it is a gossip announcement that fits,
+    /// else on its protocol's stream when this turn ends.
+    fn send_all(&mut self, conn: ConnId, frames: &[Frame]) {
         let datagrams = self.gossip_datagrams;
         let Some(open) = self.open(conn) else {
             return;
         };
-        if frame.body.len() + HEADER_ALLOWANCE > open.peer_max_frame {
-            self.stats.send_refused += 1;
-            return;
-        }
-        if datagrams
-            && frame.protocol == ProtocolId::GOSSIP
-            && is_loss_tolerant(frame.msg_type)
-            && open
-                .connection
-                .max_datagram_size()
-                .is_some_and(|max| frame.encoded_len() <= max)
-        {
-            let mut datagram = BytesMut::with_capacity(frame.encoded_len());
-            frame.encode(&mut datagram);
-            if open.connection.send_datagram(datagram.freeze()).is_ok() {
-                self.stats.datagrams_sent += 1;
-                return;
+        let was_clean = open.pending.iter().all(|(_, b)| b.is_empty());
+        let (mut refused, mut datagrams_sent) = (0, 0);
+        for frame in frames {
+            if frame.body.len() + HEADER_ALLOWANCE > open.peer_max_frame {
+                refused += 1;
+            } else if datagrams && open.send_datagram(frame) {
+                datagrams_sent += 1;
+            } else {
+                open.encode(frame);
             }
         }
-        let first = open.pending.iter().all(|(_, b)| b.is_empty());
-        match open.pending.iter_mut().find(|(p, _)| *p == frame.protocol) {
-            Some((_, buf)) => frame.encode(buf),
-            None => {
-                let mut buf = BytesMut::new();
-                frame.encode(&mut buf);
-                open.pending.push((frame.protocol, buf));
-            }
-        }
-        if first {
+        let dirty = was_clean && open.pending.iter().any(|(_, b)| !b.is_empty());
+        self.stats.send_refused += refused;
+        self.stats.datagrams_sent += datagrams_sent;
+        if dirty {
             self.dirty.push(conn);
         }
     }
+}
 
+impl Open {
+    fn last_pending(&mut self) -> &mut (ProtocolId, Outbox) {
+        let last = self.pending.len() - 1;
+        &mut self.pending[last]
+    }
+
+    /// Sends a gossip announcement that fits as a datagram; false if `frame` is something else
+    /// or the datagram could not be sent.
+    fn send_datagram(&mut self, frame: &Frame) -> bool {
+        if frame.protocol != ProtocolId::GOSSIP
+            || !is_loss_tolerant(frame.msg_type)
+            || self
+                .connection
+                .max_datagram_size()
+                .is_none_or(|max| frame.encoded_len() > max)
+        {
+            return false;
+        }
+        let mut datagram = BytesMut::with_capacity(frame.encoded_len());
+        frame.encode(&mut datagram);
+        self.connection.send_datagram(datagram.freeze()).is_ok()
+    }
+
+    /// Appends `frame` to its protocol's outbox for this turn.
+    fn encode(&mut self, frame: &Frame) {
+        match self.pending.iter().position(|(p, _)| *p == frame.protocol) {
+            Some(i) => self.pending[i].1.push(frame),
+            None => {
+                self.pending.push((frame.protocol, Outbox::default()));
+                self.last_pending().1.push(frame);
+            }
+        }
+    }
+}
+
+impl Driver {
     /// Hands this turn's encoded frames to the writers, and pauses peers above the high-water
     /// mark.
     fn flush(&mut self) {
         let now = self.now();
         let high_water = self.high_water;
-        let dirty = std::mem::take(&mut self.dirty);
-        for conn in dirty {
-            let mut missing = Vec::new();
+        for conn in std::mem::take(&mut self.dirty) {
+            // Protocols without a stream yet get a writer (which opens one) first.
+            let missing: Vec<ProtocolId> = match self.open(conn) {
+                Some(open) => open
+                    .pending
+                    .iter()
+                    .filter(|(p, o)| !o.is_empty() && !open.writers.iter().any(|(w, _)| w == p))
+                    .map(|(p, _)| *p)
+                    .collect(),
+                None => continue,
+            };
+            for protocol in missing {
+                self.spawn_writer(conn, protocol, None);
+            }
             let Some(open) = self.open(conn) else {
                 continue;
             };
             let mut queued = 0;
-            for (protocol, buf) in &mut open.pending {
-                if buf.is_empty() {
+            for (protocol, outbox) in &mut open.pending {
+                if outbox.is_empty() {
                     continue;
                 }
-                match open.writers.iter().find(|(p, _)| p == protocol) {
-                    Some((_, tx)) => {
-                        queued += buf.len();
-                        // A writer that stopped belongs to a failing connection: its close is
-                        // on the way.
-                        let _ = tx.send(buf.split().freeze());
-                    }
-                    None => missing.push(*protocol),
+                let (chunks, len) = outbox.take();
+                if let Some((_, tx)) = open.writers.iter().find(|(p, _)| p == protocol) {
+                    queued += len;
+                    // A writer that stopped belongs to a failing connection: its close is on
+                    // the way.
+                    let _ = tx.send(chunks);
                 }
             }
-            for protocol in missing {
-                self.spawn_writer(conn, protocol, None);
-                let Some(open) = self.open(conn) else {
-                    break;
-                };
-                if let Some((_, buf)) = open.pending.iter_mut().find(|(p, _)| *p == protocol) {
-                    if let Some((_, tx)) = open.writers.last() {
-                        queued += buf.len();
-                        let _ = tx.send(buf.split().freeze());
-                    }
-                }
-            }
-            let Some(open) = self.open(conn) else {
-                continue;
-            };
             let total = open.queue.bytes.fetch_add(queued, Ordering::AcqRel) + queued;
             if total > high_water && !open.queue.paused.swap(true, Ordering::AcqRel) {
                 self.stats.paused += 1;
@@ -556,11 +585,7 @@ impl Driver {
                 }
                 Ok(Command::SendBatch { peer, frames }) => {
                     match self.node.route_batch(now, peer, frames.len() as u64) {
-                        Ok(conn) => {
-                            for frame in &frames {
-                                self.send(conn, frame);
-                            }
-                        }
+                        Ok(conn) => self.send_all(conn, &frames),
                         Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
                     }
                 }

@@ -63,6 +63,7 @@
 mod config;
 mod driver;
 pub mod hello;
+mod outbox;
 mod streams;
 pub mod tls;
 

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 
 use crate::hello::lost;
 
-/// Most bytes read from a stream at once.
-const READ_CHUNK: usize = 64 << 10;
-/// Most queued buffers a writer hands quinn in one call.
+/// Most chunks (about a packet each) taken from a stream at once.
+const READ_CHUNKS: usize = 64;
+/// Most turns' chunks a writer hands quinn in one call.
 const WRITE_BATCH: usize = 64;
 
 /// What connection tasks tell the node task.
@@ -78,7 +78,7 @@ pub(crate) struct WriterContext {
 pub(crate) async fn write_stream(
     protocol: ProtocolId,
     send: Option<SendStream>,
-    mut queued: mpsc::UnboundedReceiver<Bytes>,
+    mut queued: mpsc::UnboundedReceiver<Vec<Bytes>>,
     cx: WriterContext,
 ) {
     let WriterContext {
@@ -99,13 +99,15 @@ pub(crate) async fn write_stream(
             Err(_) => return,
         },
     };
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while queued.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let len: usize = batch.iter().map(Bytes::len).sum();
-        if send.write_all_chunks(&mut batch).await.is_err() {
+    let mut turns = Vec::with_capacity(WRITE_BATCH);
+    let mut chunks = Vec::new();
+    while queued.recv_many(&mut turns, WRITE_BATCH).await > 0 {
+        chunks.extend(turns.drain(..).flatten());
+        let len: usize = chunks.iter().map(Bytes::len).sum();
+        if send.write_all_chunks(&mut chunks).await.is_err() {
             return;
         }
-        batch.clear();
+        chunks.clear();
         let left = queue.bytes.fetch_sub(len, Ordering::AcqRel) - len;
         if left < low_water && queue.paused.swap(false, Ordering::AcqRel) {
             let _ = reader.inbound.send(Inbound::Resumed { conn }).await;
@@ -132,15 +134,21 @@ pub(crate) async fn read_stream(
 ) {
     let mut decoder = FrameDecoder::new(cx.limits);
     let mut buf = BytesMut::new();
+    let mut chunks: [Bytes; READ_CHUNKS] = std::array::from_fn(|_| Bytes::new());
     loop {
-        let chunk = match recv.read_chunk(READ_CHUNK, true).await {
-            Ok(Some(chunk)) => chunk.bytes,
+        // Everything quinn holds for the stream at once: its chunks are about one packet each,
+        // and one report per packet would cost a channel hop per small frame.
+        let n = match recv.read_chunks(&mut chunks).await {
+            Ok(Some(n)) => n,
             // The peer finished or reset the stream, or the connection ended (the close
             // watcher reports that).
             Ok(None) | Err(_) => return,
         };
-        buf.extend_from_slice(&chunk);
-        let mut frames = Vec::new();
+        for chunk in &mut chunks[..n] {
+            buf.extend_from_slice(chunk);
+            *chunk = Bytes::new();
+        }
+        let mut frames = Vec::with_capacity(64);
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
