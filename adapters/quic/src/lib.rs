@@ -77,6 +77,8 @@ use starling_mio::{new_node, Handle};
 use tokio::sync::Notify;
 
 pub use config::{transport_config, QuicConfig};
+/// The rustls version the certificate types come from.
+pub use rustls;
 pub use tls::{client_crypto, peer_of_certificate, server_crypto, NodeCertificate};
 
 use driver::{Driver, DriverParts};

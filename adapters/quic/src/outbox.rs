@@ -103,4 +103,53 @@ mod tests {
         assert_eq!(decoded, vec![small(1), large, small(2)]);
         assert_eq!(outbox.take().1, 0);
     }
+
+    proptest::proptest! {
+        /// Any frames, pushed and taken in any rhythm, arrive whole and in order, and `take`
+        /// reports their exact length.
+        #[test]
+        fn any_frames_round_trip(
+            frames in proptest::collection::vec(
+                (0u16..300, proptest::num::u8::ANY, 0usize..40_000),
+                0..40,
+            ),
+            takes in proptest::collection::vec(proptest::bool::ANY, 40),
+        ) {
+            let frames: Vec<Frame> = frames
+                .into_iter()
+                .enumerate()
+                .map(|(i, (p, t, len))| Frame::new(ProtocolId(p), t, vec![i as u8; len]))
+                .collect();
+            let mut outbox = Outbox::default();
+            let mut stream = BytesMut::new();
+            let mut push_all = |chunks: Vec<Bytes>| {
+                for chunk in chunks {
+                    stream.extend_from_slice(&chunk);
+                }
+            };
+            let mut since_take = 0;
+            for (frame, take) in frames.iter().zip(takes.iter().cycle()) {
+                outbox.push(frame);
+                since_take += frame.encoded_len();
+                if *take {
+                    let (chunks, len) = outbox.take();
+                    proptest::prop_assert_eq!(len, std::mem::take(&mut since_take));
+                    push_all(chunks);
+                } else {
+                    proptest::prop_assert!(!outbox.is_empty());
+                }
+            }
+            push_all(outbox.take().0);
+            let limits = Limits {
+                max_frame_len: 1 << 20,
+                ..Limits::default()
+            };
+            let mut decoder = FrameDecoder::new(limits);
+            let mut decoded = Vec::new();
+            while let Some(frame) = decoder.decode(&mut stream).unwrap() {
+                decoded.push(frame);
+            }
+            proptest::prop_assert_eq!(decoded, frames);
+        }
+    }
 }
