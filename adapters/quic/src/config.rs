@@ -34,6 +34,9 @@ pub struct QuicConfig {
     pub high_water: usize,
     /// Queued bytes below which sends resume. Default 1 MiB.
     pub low_water: usize,
+    /// A connection whose sends stay paused this long (the peer's application stopped
+    /// reading, while its QUIC stack still answers keep-alives) is closed. Default 30 s.
+    pub stall_timeout: Duration,
     /// Send gossip announcements (`IHave`) as QUIC datagrams when the peer accepts datagrams
     /// and the frame fits; otherwise they go on the gossip stream. Default true.
     pub gossip_datagrams: bool,
@@ -54,6 +57,7 @@ impl QuicConfig {
             keep_alive: Duration::from_secs(5),
             high_water: 4 << 20,
             low_water: 1 << 20,
+            stall_timeout: Duration::from_secs(30),
             gossip_datagrams: true,
             command_queue: 1024,
         }

@@ -61,6 +61,8 @@ struct Open {
     peer_max_frame: usize,
     frame_bucket: TokenBucket,
     byte_bucket: TokenBucket,
+    /// Since when sends to the peer are paused (its writers cannot drain).
+    paused_since: Option<Instant>,
 }
 
 /// The node task's state.
@@ -76,6 +78,7 @@ pub(crate) struct Driver {
     pub(crate) high_water: usize,
     pub(crate) low_water: usize,
     pub(crate) gossip_datagrams: bool,
+    pub(crate) stall_timeout: starling_core::time::Duration,
     pub(crate) origin: std::time::Instant,
     pub(crate) inbound_tx: mpsc::Sender<Inbound>,
     pub(crate) inbound_rx: mpsc::Receiver<Inbound>,
@@ -100,6 +103,7 @@ pub(crate) struct DriverParts {
     pub(crate) high_water: usize,
     pub(crate) low_water: usize,
     pub(crate) gossip_datagrams: bool,
+    pub(crate) stall_timeout: starling_core::time::Duration,
 }
 
 impl Driver {
@@ -117,6 +121,7 @@ impl Driver {
             high_water: parts.high_water,
             low_water: parts.low_water,
             gossip_datagrams: parts.gossip_datagrams,
+            stall_timeout: parts.stall_timeout,
             origin: std::time::Instant::now(),
             inbound_tx,
             inbound_rx,
@@ -151,7 +156,12 @@ impl Driver {
             if self.shutting_down && self.conns.is_empty() {
                 break;
             }
-            let deadline = self.node.poll_timeout();
+            let deadline = self
+                .node
+                .poll_timeout()
+                .into_iter()
+                .chain(self.stall_deadline())
+                .min();
             if deadline != armed {
                 armed = deadline;
                 let at = deadline.map_or_else(far, |d| self.instant_of(d));
@@ -177,6 +187,7 @@ impl Driver {
                 () = &mut sleep, if armed.is_some() => {
                     let now = self.now();
                     self.node.handle_timeout(now);
+                    self.close_stalled(now);
                     armed = None;
                 }
             }
@@ -313,6 +324,7 @@ impl Driver {
                     peer_max_frame: usize::try_from(max_frame_len).unwrap_or(usize::MAX),
                     frame_bucket: TokenBucket::new(rate.frames_per_sec, rate.frame_burst, now),
                     byte_bucket: TokenBucket::new(rate.bytes_per_sec, rate.byte_burst, now),
+                    paused_since: None,
                 }));
                 self.node.handle_established(now, conn, peer, listen_port);
             }
@@ -360,7 +372,12 @@ impl Driver {
                     self.node.handle_closed(now, conn, cause);
                 }
             }
-            Inbound::Resumed { conn } => self.node.handle_backpressure(now, conn, false),
+            Inbound::Resumed { conn } => {
+                if let Some(open) = self.open(conn) {
+                    open.paused_since = None;
+                }
+                self.node.handle_backpressure(now, conn, false);
+            }
         }
     }
 
@@ -565,9 +582,45 @@ impl Driver {
             }
             let total = open.queue.bytes.fetch_add(queued, Ordering::AcqRel) + queued;
             if total > high_water && !open.queue.paused.swap(true, Ordering::AcqRel) {
+                open.paused_since = Some(now);
                 self.stats.paused += 1;
                 self.node.handle_backpressure(now, conn, true);
             }
+        }
+    }
+
+    /// When the longest-paused connection counts as stalled.
+    fn stall_deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| match &c.state {
+                ConnState::Open(open) => open.paused_since,
+                ConnState::Handshaking(_) => None,
+            })
+            .min()
+            .map(|since| since + self.stall_timeout)
+    }
+
+    /// Closes connections paused for `stall_timeout`: QUIC's keep-alive is answered by the peer's
+    /// stack even when its application never reads, so without this a peer that stops reading
+    /// would hold its queue forever.
+    fn close_stalled(&mut self, now: Instant) {
+        let limit = self.stall_timeout;
+        let stalled: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter_map(|(id, c)| match &c.state {
+                ConnState::Open(open) if open.paused_since.is_some_and(|t| t + limit <= now) => {
+                    Some(*id)
+                }
+                _ => None,
+            })
+            .collect();
+        for conn in stalled {
+            tracing::warn!(conn, "peer stopped reading; closing");
+            self.close(conn, CloseCode::Unresponsive);
+            let cause = CloseCause::Local(CloseCode::Unresponsive);
+            self.node.handle_closed(now, conn, cause);
         }
     }
 

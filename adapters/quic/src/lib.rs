@@ -45,6 +45,13 @@
 //!   node's idle timeout closes quiet ones, QUIC's closes dead ones. Inbound connections are
 //!   admitted by the node's limits before any cryptography runs.
 //!
+//! - **Writes.** Frames the node sends during one turn of its task are encoded per protocol
+//!   (`outbox.rs`): small frames packed into shared buffers, bodies of 16 KiB and more passed to
+//!   quinn without a copy. Each stream has a writer task; bytes queued for a connection above
+//!   `high_water` pause sends to the peer (the node is told, as over TCP) until they drain below
+//!   `low_water`, and a connection paused for `stall_timeout` is closed: QUIC's keep-alive is
+//!   answered by the peer's stack even when its application has stopped reading.
+//!
 //! ## Hostile peers
 //! A bad certificate, a wrong identity, a malformed or refused hello, garbage on a stream, an
 //! oversize frame or datagram: each ends that one connection with a clear error in the log (and
@@ -153,6 +160,9 @@ impl QuicNode {
             high_water: config.high_water,
             low_water: config.low_water,
             gossip_datagrams: config.gossip_datagrams,
+            stall_timeout: starling_core::time::Duration::from_nanos(
+                u64::try_from(config.stall_timeout.as_nanos()).unwrap_or(u64::MAX),
+            ),
         });
         Ok((
             QuicNode {

@@ -31,10 +31,19 @@ struct TestNode {
 
 impl TestNode {
     fn start(seed: u64, bootstrap: Vec<SocketAddr>) -> TestNode {
+        Self::start_with(seed, bootstrap, |_| {})
+    }
+
+    fn start_with(
+        seed: u64,
+        bootstrap: Vec<SocketAddr>,
+        tune: impl FnOnce(&mut QuicConfig),
+    ) -> TestNode {
         let identity = Identity::from_test_seed(seed);
         let peer = identity.peer_id();
         let mut config = QuicConfig::new("127.0.0.1:0".parse().unwrap(), identity, NETWORK);
         config.bootstrap = bootstrap;
+        tune(&mut config);
         config.node.protocols = vec![ProtocolId::GOSSIP, ProtocolId::RAFT];
         let (node, handle) = QuicNode::bind(config).unwrap();
         let addr = node.local_addr();
@@ -334,5 +343,40 @@ fn a_peer_of_another_network_is_refused_with_a_reason() {
         ),
         "{cause:?}"
     );
+    node.stop();
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_paused_then_dropped() {
+    let node = TestNode::start_with(1, vec![], |c| {
+        c.high_water = 2 << 20;
+        c.low_water = 1 << 20;
+        c.stall_timeout = Duration::from_secs(1);
+    });
+    let (rt, endpoint) = client();
+    let reader = Identity::from_test_seed(30).peer_id();
+    // Completes the hello, then never accepts the node's stream: QUIC flow control stops the
+    // node's writer after the stream window, and the rest queues up in the node.
+    let _connection = raw_peer(&rt, &endpoint, 30, node.addr);
+    connected(&node, reader);
+    let big = |i| frame(ProtocolId::RAFT, i, 256 << 10);
+    let mut sent = 0;
+    loop {
+        node.handle.send(reader, big(sent)).unwrap();
+        sent += 1;
+        let paused = node.events.recv_timeout(Duration::from_millis(20));
+        if matches!(paused, Ok(NodeEvent::Backpressure { paused: true, .. })) {
+            break;
+        }
+        assert!(sent < 100, "never paused after {sent} frames of 256 KiB");
+    }
+    let NodeEvent::PeerDisconnected { cause, .. } = node
+        .wait_for("the stalled peer's close", |e| {
+            matches!(e, NodeEvent::PeerDisconnected { .. })
+        })
+    else {
+        unreachable!()
+    };
+    assert_eq!(cause, CloseCause::Local(CloseCode::Unresponsive));
     node.stop();
 }
