@@ -10,7 +10,7 @@ use mio::Waker;
 use starling_core::dht::{NodeContact, Record};
 use starling_core::gossip::TopicId;
 use starling_core::id::{Key, PeerId};
-use starling_core::node::Node;
+use starling_core::node::{ConnId, Node};
 use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
@@ -53,6 +53,56 @@ pub enum Command {
     Shutdown,
 }
 
+/// What is left for the runtime after [`Command::apply`]: the commands that need its sockets.
+#[derive(Debug)]
+pub enum RuntimeCommand {
+    /// Frames already routed to connection `conn`, for the runtime to queue in order.
+    SendBatch {
+        /// The connection the node chose.
+        conn: ConnId,
+        /// The frames.
+        frames: Vec<Frame>,
+    },
+    /// Close every session and stop.
+    Shutdown,
+}
+
+impl Command {
+    /// Carries out a command on `node`, the same way in every runtime: sends, broadcasts,
+    /// addresses, peer lists, DHT and gossip commands go to the node (a refusal is logged);
+    /// a batch is routed once; what needs the runtime's own sockets is handed back.
+    pub fn apply(self, node: &mut Node, now: Instant) -> Option<RuntimeCommand> {
+        match self {
+            Command::Send { peer, frame } => {
+                if let Err(e) = node.send(now, peer, frame) {
+                    tracing::debug!(?peer, error = %e, "send refused");
+                }
+            }
+            Command::SendBatch { peer, frames } => {
+                match node.route_batch(now, peer, frames.len() as u64) {
+                    Ok(conn) => return Some(RuntimeCommand::SendBatch { conn, frames }),
+                    Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
+                }
+            }
+            Command::Broadcast(frame) => {
+                node.broadcast(now, &frame);
+            }
+            Command::Connect { addr, expected } => {
+                if let Err(e) = node.add_address(now, addr, expected, true) {
+                    tracing::warn!(%addr, error = %e, "cannot add address");
+                }
+            }
+            Command::Peers(reply) => {
+                let _ = reply.try_send(node.peers().map(|p| (p.peer, p.addr)).collect());
+            }
+            Command::Dht(cmd) => cmd.run(node, now),
+            Command::Gossip(cmd) => cmd.run(node, now),
+            Command::Shutdown => return Some(RuntimeCommand::Shutdown),
+        }
+        None
+    }
+}
+
 /// A command for the DHT the node hosts (see `NodeConfig::dht`).
 #[derive(Debug)]
 pub enum DhtCommand {
@@ -69,7 +119,7 @@ pub enum DhtCommand {
 impl DhtCommand {
     /// Runs the command on `node`'s DHT; a refusal is logged (the caller learns of it by the
     /// absence of a result event).
-    pub fn run(self, node: &mut Node, now: Instant) {
+    pub(crate) fn run(self, node: &mut Node, now: Instant) {
         let outcome = node.with_dht(now, |dht, now| match self {
             DhtCommand::Bootstrap(seeds) => dht.bootstrap(now, &seeds),
             DhtCommand::FindNode(key) => dht.find_node(now, key),
@@ -97,7 +147,7 @@ pub enum GossipCommand {
 
 impl GossipCommand {
     /// Runs the command on `node`'s gossip; a refusal is logged.
-    pub fn run(self, node: &mut Node, now: Instant) {
+    pub(crate) fn run(self, node: &mut Node, now: Instant) {
         let outcome = node.with_gossip(now, |gossip, now| match self {
             GossipCommand::Subscribe(topic) => gossip.subscribe(topic),
             GossipCommand::Unsubscribe(topic) => {

@@ -32,7 +32,7 @@ mod pool;
 mod reactor;
 
 pub use config::ReactorConfig;
-pub use handle::{Command, DhtCommand, GossipCommand, Handle, HandleError};
+pub use handle::{Command, DhtCommand, GossipCommand, Handle, HandleError, RuntimeCommand};
 pub use multi::MultiReactor;
 pub use pool::{BufferPool, PoolStats};
 pub use reactor::{new_node, Reactor, ReactorStats};

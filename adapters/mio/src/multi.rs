@@ -16,7 +16,7 @@ use starling_core::session::CloseCause;
 use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
-use crate::handle::{Command, Handle, Wake};
+use crate::handle::{Command, Handle, RuntimeCommand, Wake};
 use crate::io_thread::{IoCommand, IoSetup, IoThread};
 use crate::pool::PoolStats;
 use crate::reactor::new_node;
@@ -278,34 +278,26 @@ impl MultiReactor {
     fn commands(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
         let now = self.now();
         loop {
-            match self.commands.try_recv() {
-                Ok(Command::Send { peer, frame }) => {
-                    let _ = self.node.send(now, peer, frame);
-                }
-                Ok(Command::SendBatch { peer, frames }) => {
-                    if let Ok(conn) = self.node.route_batch(now, peer, frames.len() as u64) {
-                        let io = self.io_of(conn);
-                        self.io[io]
-                            .pending
-                            .extend(frames.into_iter().map(|f| (conn, f)));
-                    }
-                }
-                Ok(Command::Broadcast(frame)) => {
-                    self.node.broadcast(now, &frame);
-                }
-                Ok(Command::Connect { addr, expected }) => {
-                    let _ = self.node.add_address(now, addr, expected, true);
-                }
-                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Peers(reply)) => {
-                    let _ = reply.try_send(self.node.peers().map(|p| (p.peer, p.addr)).collect());
-                }
-                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+            let command = match self.commands.try_recv() {
+                Ok(command) => command,
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
                     self.shutting_down = true;
                     return;
                 }
-                Err(TryRecvError::Empty) => return,
+            };
+            match command.apply(&mut self.node, now) {
+                None => {}
+                Some(RuntimeCommand::SendBatch { conn, frames }) => {
+                    let io = self.io_of(conn);
+                    self.io[io]
+                        .pending
+                        .extend(frames.into_iter().map(|f| (conn, f)));
+                }
+                Some(RuntimeCommand::Shutdown) => {
+                    self.shutting_down = true;
+                    return;
+                }
             }
             self.route(on_event);
         }

@@ -17,7 +17,7 @@ use starling_core::session::{
 use starling_core::time::Instant;
 
 use crate::conn::{self, Conn, ReadOutcome, Side, Water};
-use crate::handle::{Command, Handle, Wake};
+use crate::handle::{Command, Handle, RuntimeCommand, Wake};
 use crate::pool::{BufferPool, PoolStats};
 use crate::ReactorConfig;
 
@@ -234,45 +234,25 @@ impl Reactor {
             // Route each command's outputs before taking the next, so the node's output queue
             // holds one command's work at a time however many are waiting.
             self.drain_node(on_event);
-            match self.commands.try_recv() {
-                Ok(Command::Send { peer, frame }) => {
-                    if let Err(e) = self.node.send(now, peer, frame) {
-                        tracing::debug!(?peer, error = %e, "send refused");
-                    }
-                }
-                Ok(Command::SendBatch { peer, frames }) => {
-                    // One routing decision for the batch, then straight into the session.
-                    match self.node.route_batch(now, peer, frames.len() as u64) {
-                        Ok(conn) => {
-                            if let Some(c) = self.conns.get_mut(&conn) {
-                                for frame in &frames {
-                                    if c.session.send(frame).is_err() {
-                                        self.stats.send_refused += 1;
-                                    }
-                                }
-                                self.dirty.push(conn);
-                            }
-                        }
-                        Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
-                    }
-                }
-                Ok(Command::Broadcast(frame)) => {
-                    self.node.broadcast(now, &frame);
-                }
-                Ok(Command::Connect { addr, expected }) => {
-                    if let Err(e) = self.node.add_address(now, addr, expected, true) {
-                        tracing::warn!(%addr, error = %e, "cannot add address");
-                    }
-                }
-                Ok(Command::Peers(reply)) => {
-                    let peers = self.node.peers().map(|p| (p.peer, p.addr)).collect();
-                    let _ = reply.try_send(peers);
-                }
-                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Shutdown) => self.shutdown(now),
+            let command = match self.commands.try_recv() {
+                Ok(command) => command,
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => return self.shutdown(now),
+            };
+            match command.apply(&mut self.node, now) {
+                None => {}
+                Some(RuntimeCommand::SendBatch { conn, frames }) => {
+                    // Straight into the session: it packs the frames into shared records.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        for frame in &frames {
+                            if c.session.send(frame).is_err() {
+                                self.stats.send_refused += 1;
+                            }
+                        }
+                        self.dirty.push(conn);
+                    }
+                }
+                Some(RuntimeCommand::Shutdown) => self.shutdown(now),
             }
         }
     }

@@ -20,7 +20,7 @@ use starling_core::session::hello::Verified;
 use starling_core::session::{CloseCause, CloseCode, SessionConfig};
 use starling_core::time::Instant;
 use starling_core::wire::{Frame, ProtocolId};
-use starling_mio::Command;
+use starling_mio::{Command, RuntimeCommand};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
@@ -65,12 +65,8 @@ struct Open {
     paused_since: Option<Instant>,
 }
 
-/// The node task's state.
-pub(crate) struct Driver {
-    pub(crate) endpoint: Endpoint,
-    pub(crate) commands: Receiver<Command>,
-    pub(crate) notify: Arc<Notify>,
-    pub(crate) node: Node,
+/// What the node task works with that is fixed at bind time.
+pub(crate) struct Settings {
     pub(crate) cert: NodeCertificate,
     pub(crate) identity: Identity,
     pub(crate) session: Arc<SessionConfig>,
@@ -79,9 +75,18 @@ pub(crate) struct Driver {
     pub(crate) low_water: usize,
     pub(crate) gossip_datagrams: bool,
     pub(crate) stall_timeout: starling_core::time::Duration,
-    pub(crate) origin: std::time::Instant,
-    pub(crate) inbound_tx: mpsc::Sender<Inbound>,
-    pub(crate) inbound_rx: mpsc::Receiver<Inbound>,
+}
+
+/// The node task's state.
+pub(crate) struct Driver {
+    endpoint: Endpoint,
+    commands: Receiver<Command>,
+    notify: Arc<Notify>,
+    pub(crate) node: Node,
+    settings: Settings,
+    origin: std::time::Instant,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: mpsc::Receiver<Inbound>,
     conns: HashMap<ConnId, Conn>,
     next_conn: ConnId,
     /// Connections with frames in `pending`.
@@ -90,38 +95,21 @@ pub(crate) struct Driver {
     stats: QuicStats,
 }
 
-/// What the driver is built from (all but its own bookkeeping).
-pub(crate) struct DriverParts {
-    pub(crate) endpoint: Endpoint,
-    pub(crate) commands: Receiver<Command>,
-    pub(crate) notify: Arc<Notify>,
-    pub(crate) node: Node,
-    pub(crate) cert: NodeCertificate,
-    pub(crate) identity: Identity,
-    pub(crate) session: Arc<SessionConfig>,
-    pub(crate) transport: Arc<quinn::TransportConfig>,
-    pub(crate) high_water: usize,
-    pub(crate) low_water: usize,
-    pub(crate) gossip_datagrams: bool,
-    pub(crate) stall_timeout: starling_core::time::Duration,
-}
-
 impl Driver {
-    pub(crate) fn new(parts: DriverParts) -> Driver {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        commands: Receiver<Command>,
+        notify: Arc<Notify>,
+        node: Node,
+        settings: Settings,
+    ) -> Driver {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         Driver {
-            endpoint: parts.endpoint,
-            commands: parts.commands,
-            notify: parts.notify,
-            node: parts.node,
-            cert: parts.cert,
-            identity: parts.identity,
-            session: parts.session,
-            transport: parts.transport,
-            high_water: parts.high_water,
-            low_water: parts.low_water,
-            gossip_datagrams: parts.gossip_datagrams,
-            stall_timeout: parts.stall_timeout,
+            endpoint,
+            commands,
+            notify,
+            node,
+            settings,
             origin: std::time::Instant::now(),
             inbound_tx,
             inbound_rx,
@@ -245,11 +233,11 @@ impl Driver {
 
     fn dial(&mut self, addr: SocketAddr, expected: Option<PeerId>) {
         let now = self.now();
-        let connecting = client_crypto(&self.cert, expected)
+        let connecting = client_crypto(&self.settings.cert, expected)
             .map_err(|e| e.to_string())
             .and_then(|crypto| {
                 let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-                client.transport_config(self.transport.clone());
+                client.transport_config(self.settings.transport.clone());
                 self.endpoint
                     .connect_with(client, addr, SERVER_NAME)
                     .map_err(|e| e.to_string())
@@ -277,8 +265,8 @@ impl Driver {
 
     fn handshake_parts(&self) -> (Arc<SessionConfig>, Identity, mpsc::Sender<Inbound>) {
         (
-            self.session.clone(),
-            self.identity.clone(),
+            self.settings.session.clone(),
+            self.settings.identity.clone(),
             self.inbound_tx.clone(),
         )
     }
@@ -287,7 +275,7 @@ impl Driver {
         ReaderContext {
             conn,
             inbound: self.inbound_tx.clone(),
-            limits: self.session.limits,
+            limits: self.settings.session.limits,
         }
     }
 
@@ -310,12 +298,12 @@ impl Driver {
                 let reader = ReaderContext {
                     conn,
                     inbound: self.inbound_tx.clone(),
-                    limits: self.session.limits,
+                    limits: self.settings.session.limits,
                 };
                 tokio::spawn(streams::accept_streams(connection.clone(), reader.clone()));
                 tokio::spawn(streams::read_datagrams(connection.clone(), reader.clone()));
                 tokio::spawn(streams::watch_close(connection.clone(), reader));
-                let rate = self.session.rate;
+                let rate = self.settings.session.rate;
                 c.state = ConnState::Open(Box::new(Open {
                     connection,
                     writers: Vec::new(),
@@ -437,7 +425,7 @@ impl Driver {
         send: Option<quinn::SendStream>,
     ) {
         let reader = self.reader(conn);
-        let low_water = self.low_water;
+        let low_water = self.settings.low_water;
         let Some(open) = self.open(conn) else {
             return;
         };
@@ -485,7 +473,7 @@ impl Driver {
     /// Queues `frames` for `conn`: each as a datagram if it is a gossip announcement that fits,
     /// else on its protocol's stream when this turn ends.
     fn send_all(&mut self, conn: ConnId, frames: &[Frame]) {
-        let datagrams = self.gossip_datagrams;
+        let datagrams = self.settings.gossip_datagrams;
         let Some(open) = self.open(conn) else {
             return;
         };
@@ -549,7 +537,7 @@ impl Driver {
     /// mark.
     fn flush(&mut self) {
         let now = self.now();
-        let high_water = self.high_water;
+        let high_water = self.settings.high_water;
         for conn in std::mem::take(&mut self.dirty) {
             // Protocols without a stream yet get a writer (which opens one) first.
             let missing: Vec<ProtocolId> = match self.open(conn) {
@@ -598,14 +586,14 @@ impl Driver {
                 ConnState::Handshaking(_) => None,
             })
             .min()
-            .map(|since| since + self.stall_timeout)
+            .map(|since| since + self.settings.stall_timeout)
     }
 
     /// Closes connections paused for `stall_timeout`: QUIC's keep-alive is answered by the peer's
     /// stack even when its application never reads, so without this a peer that stops reading
     /// would hold its queue forever.
     fn close_stalled(&mut self, now: Instant) {
-        let limit = self.stall_timeout;
+        let limit = self.settings.stall_timeout;
         let stalled: Vec<ConnId> = self
             .conns
             .iter()
@@ -630,35 +618,15 @@ impl Driver {
         let now = self.now();
         loop {
             self.drain_node(on_event);
-            match self.commands.try_recv() {
-                Ok(Command::Send { peer, frame }) => {
-                    if let Err(e) = self.node.send(now, peer, frame) {
-                        tracing::debug!(?peer, error = %e, "send refused");
-                    }
-                }
-                Ok(Command::SendBatch { peer, frames }) => {
-                    match self.node.route_batch(now, peer, frames.len() as u64) {
-                        Ok(conn) => self.send_all(conn, &frames),
-                        Err(e) => tracing::debug!(?peer, error = %e, "send refused"),
-                    }
-                }
-                Ok(Command::Broadcast(frame)) => {
-                    self.node.broadcast(now, &frame);
-                }
-                Ok(Command::Connect { addr, expected }) => {
-                    if let Err(e) = self.node.add_address(now, addr, expected, true) {
-                        tracing::warn!(%addr, error = %e, "cannot add address");
-                    }
-                }
-                Ok(Command::Peers(reply)) => {
-                    let peers = self.node.peers().map(|p| (p.peer, p.addr)).collect();
-                    let _ = reply.try_send(peers);
-                }
-                Ok(Command::Dht(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Gossip(cmd)) => cmd.run(&mut self.node, now),
-                Ok(Command::Shutdown) => self.shutdown(),
+            let command = match self.commands.try_recv() {
+                Ok(command) => command,
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => return self.shutdown(),
+            };
+            match command.apply(&mut self.node, now) {
+                None => {}
+                Some(RuntimeCommand::SendBatch { conn, frames }) => self.send_all(conn, &frames),
+                Some(RuntimeCommand::Shutdown) => self.shutdown(),
             }
         }
     }

@@ -88,7 +88,7 @@ pub use config::{transport_config, QuicConfig};
 pub use rustls;
 pub use tls::{client_crypto, peer_of_certificate, server_crypto, NodeCertificate};
 
-use driver::{Driver, DriverParts};
+use driver::{Driver, Settings};
 
 /// Counters a QUIC node keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -148,11 +148,7 @@ impl QuicNode {
         session.compression = false;
         session.protocols = announced_protocols(&config.node);
         let node = new_node(config.node, config.identity.peer_id(), config.bootstrap)?;
-        let driver = Driver::new(DriverParts {
-            endpoint,
-            commands,
-            notify,
-            node,
+        let settings = Settings {
             cert,
             identity: config.identity,
             session: Arc::new(session),
@@ -163,7 +159,8 @@ impl QuicNode {
             stall_timeout: starling_core::time::Duration::from_nanos(
                 u64::try_from(config.stall_timeout.as_nanos()).unwrap_or(u64::MAX),
             ),
-        });
+        };
+        let driver = Driver::new(endpoint, commands, notify, node, settings);
         Ok((
             QuicNode {
                 runtime,

@@ -123,6 +123,19 @@ pub(crate) struct ReaderContext {
     pub(crate) limits: Limits,
 }
 
+impl ReaderContext {
+    /// Hands frames to the node task; false once it has stopped.
+    async fn deliver(&self, frames: Vec<Frame>) -> bool {
+        let conn = self.conn;
+        frames.is_empty()
+            || self
+                .inbound
+                .send(Inbound::Frames { conn, frames })
+                .await
+                .is_ok()
+    }
+}
+
 /// Reads one stream's frames until it ends. `protocol` is known when this side opened the
 /// stream; otherwise the first frame names it, and `send` (the stream's other half) is handed
 /// to the node task for this side's frames of that protocol.
@@ -178,16 +191,8 @@ pub(crate) async fn read_stream(
                 }
             }
         }
-        if !frames.is_empty() {
-            let conn = cx.conn;
-            if cx
-                .inbound
-                .send(Inbound::Frames { conn, frames })
-                .await
-                .is_err()
-            {
-                return;
-            }
+        if !cx.deliver(frames).await {
+            return;
         }
     }
 }
@@ -202,13 +207,7 @@ pub(crate) async fn read_datagrams(connection: Connection, cx: ReaderContext) {
                 Err(e) => return violation(&cx, frame_error(e)).await,
             }
         }
-        let conn = cx.conn;
-        if cx
-            .inbound
-            .send(Inbound::Frames { conn, frames })
-            .await
-            .is_err()
-        {
+        if !cx.deliver(frames).await {
             return;
         }
     }
