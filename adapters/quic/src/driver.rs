@@ -33,7 +33,7 @@ use crate::QuicStats;
 /// How long shutdown waits for close packets to leave.
 const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
 /// Reports queued from connection tasks before their senders wait.
-pub(crate) const INBOUND_QUEUE: usize = 1024;
+pub(crate) const INBOUND_QUEUE: usize = 256;
 /// Frame header bytes besides the body that count toward a peer's `max_frame_len`: a protocol
 /// id of up to three varint bytes and the message type.
 const HEADER_ALLOWANCE: usize = 4;
@@ -155,8 +155,8 @@ impl Driver {
                 let at = deadline.map_or_else(far, |d| self.instant_of(d));
                 sleep.as_mut().reset(at);
             }
+            // Unbiased: a flood of reports must not starve commands or timers.
             tokio::select! {
-                biased;
                 Some(report) = self.inbound_rx.recv() => {
                     self.on_inbound(report, &mut on_event);
                     // Take what else is waiting, one report's outputs at a time.

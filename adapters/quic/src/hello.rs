@@ -83,15 +83,26 @@ async fn run(
             let (mut send, mut recv) = connection.open_bi().await.map_err(lost)?;
             write_hello(&mut send, &ours).await?;
             let theirs = read_hello(&mut recv).await?;
-            check_payload(config, &theirs, &binding, Some(cert_peer))
+            same_identity(check_payload(config, &theirs, &binding, None)?, cert_peer)
         }
         Side::Acceptor => {
             let (mut send, mut recv) = connection.accept_bi().await.map_err(lost)?;
             let theirs = read_hello(&mut recv).await?;
-            let verified = check_payload(config, &theirs, &binding, Some(cert_peer))?;
+            let verified =
+                same_identity(check_payload(config, &theirs, &binding, None)?, cert_peer)?;
             write_hello(&mut send, &ours).await?;
             Ok(verified)
         }
+    }
+}
+
+/// The hello must speak for the identity the certificate proved (the dialer's expected peer
+/// was checked against the certificate during TLS).
+fn same_identity(verified: Verified, cert_peer: PeerId) -> Result<Verified, CloseCause> {
+    if verified.peer == cert_peer {
+        Ok(verified)
+    } else {
+        Err(CloseCause::BadIdentity)
     }
 }
 

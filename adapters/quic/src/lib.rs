@@ -192,8 +192,9 @@ impl QuicNode {
 
 /// The protocols this node handles, as the hello announces them: the application's, and the
 /// DHT and gossip when hosted.
+/// (No heartbeat protocol: QUIC keeps connections alive itself.)
 fn announced_protocols(node: &starling_core::node::NodeConfig) -> Vec<ProtocolId> {
-    let mut protocols = vec![ProtocolId::HEARTBEAT];
+    let mut protocols = Vec::new();
     protocols.extend(node.dht.map(|_| ProtocolId::DHT));
     protocols.extend(node.gossip.as_ref().map(|_| ProtocolId::GOSSIP));
     protocols.extend(node.protocols.iter().copied());

@@ -380,3 +380,38 @@ fn a_peer_that_stops_reading_is_paused_then_dropped() {
     assert_eq!(cause, CloseCause::Local(CloseCode::Unresponsive));
     node.stop();
 }
+
+#[test]
+fn gossip_announcements_travel_as_datagrams() {
+    let a = TestNode::start(1, vec![]);
+    let b = TestNode::start(2, vec![a.addr]);
+    connected(&a, b.peer);
+    connected(&b, a.peer);
+    // Neither node hosts gossip, so a gossip frame reaches the application as it is; message
+    // type 9 is gossip's IHave, which the adapter sends as a datagram.
+    let announcement = |i: u32| Frame::new(ProtocolId::GOSSIP, 9, i.to_le_bytes().to_vec());
+    for i in 0..20 {
+        b.handle.send(a.peer, announcement(i)).unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let NodeEvent::Frame { frame, .. } =
+            a.wait_for("an announcement", |e| matches!(e, NodeEvent::Frame { .. }))
+        else {
+            unreachable!()
+        };
+        got.push(frame);
+    }
+    // Datagrams may be reordered (not on loopback in practice, but nothing promises it).
+    got.sort_by_key(|f| f.body.clone());
+    let mut want: Vec<Frame> = (0..20).map(announcement).collect();
+    want.sort_by_key(|f| f.body.clone());
+    assert_eq!(got, want);
+    a.stop();
+    let stats = b.stop();
+    assert_eq!(stats.datagrams_sent, 20, "{stats:?}");
+    assert_eq!(
+        stats.streams_opened, 0,
+        "announcements went on a stream: {stats:?}"
+    );
+}
