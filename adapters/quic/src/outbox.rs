@@ -34,7 +34,9 @@ impl Outbox {
             len
         };
         if self.packing.capacity() - self.packing.len() < copied {
-            // Room for many small frames at once, rather than growing frame by frame.
+            // A full buffer becomes a chunk as it is (growing it would copy what it holds), and
+            // a fresh one takes many small frames at once.
+            self.seal();
             self.packing.reserve(copied.max(PACK_BUFFER));
         }
         if frame.body.len() >= ZERO_COPY_MIN {
