@@ -30,6 +30,8 @@ use crate::streams::{self, Inbound, Queue, ReaderContext, WriterContext};
 use crate::tls::{client_crypto, NodeCertificate, SERVER_NAME};
 use crate::QuicStats;
 
+/// How long a connection the node closes may take to deliver what was sent on it.
+const CLOSE_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long shutdown waits for close packets to leave.
 const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
 /// Reports queued from connection tasks before their senders wait.
@@ -53,8 +55,8 @@ enum ConnState {
 
 struct Open {
     connection: Connection,
-    /// The writer of each protocol's stream.
-    writers: Vec<(ProtocolId, mpsc::UnboundedSender<Vec<Bytes>>)>,
+    /// The writer of each protocol's stream: its queue and its task.
+    writers: Vec<Writer>,
     /// Frames encoded this turn, per protocol, written when the turn ends.
     pending: Vec<(ProtocolId, Outbox)>,
     queue: Arc<Queue>,
@@ -75,6 +77,13 @@ pub(crate) struct Settings {
     pub(crate) low_water: usize,
     pub(crate) gossip_datagrams: bool,
     pub(crate) stall_timeout: starling_core::time::Duration,
+}
+
+/// One stream's writer, as the node task sees it.
+struct Writer {
+    protocol: ProtocolId,
+    queue: mpsc::UnboundedSender<Vec<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The node task's state.
@@ -338,7 +347,7 @@ impl Driver {
                 send,
             } => {
                 if let Some(open) = self.open(conn) {
-                    if !open.writers.iter().any(|(p, _)| *p == protocol) {
+                    if !open.writers.iter().any(|w| w.protocol == protocol) {
                         self.spawn_writer(conn, protocol, Some(send));
                     }
                 }
@@ -436,11 +445,16 @@ impl Driver {
             low_water,
             reader,
         };
-        open.writers.push((protocol, tx));
-        if send.is_none() {
+        let opens = send.is_none();
+        let task = tokio::spawn(streams::write_stream(protocol, send, rx, cx));
+        open.writers.push(Writer {
+            protocol,
+            queue: tx,
+            task,
+        });
+        if opens {
             self.stats.streams_opened += 1;
         }
-        tokio::spawn(streams::write_stream(protocol, send, rx, cx));
     }
 
     // ---- node outputs ------------------------------------------------------------------------
@@ -457,9 +471,17 @@ impl Driver {
         }
     }
 
+    /// Closes `conn` for the node: after its writers have delivered what the node sent.
     fn close(&mut self, conn: ConnId, code: CloseCode) {
         match self.conns.remove(&conn).map(|c| c.state) {
-            Some(ConnState::Open(open)) => hello::close(&open.connection, code, code.name()),
+            Some(ConnState::Open(open)) => {
+                // Dropping the queues tells each writer to finish its stream.
+                let tasks = open.writers.into_iter().map(|w| w.task).collect();
+                let (connection, linger) = (open.connection, CLOSE_FLUSH);
+                let close =
+                    streams::close_when_flushed(connection, tasks, linger, code, code.name());
+                tokio::spawn(close);
+            }
             Some(ConnState::Handshaking(task)) => task.abort(),
             None => {}
         }
@@ -544,7 +566,9 @@ impl Driver {
                 Some(open) => open
                     .pending
                     .iter()
-                    .filter(|(p, o)| !o.is_empty() && !open.writers.iter().any(|(w, _)| w == p))
+                    .filter(|(p, o)| {
+                        !o.is_empty() && !open.writers.iter().any(|w| w.protocol == *p)
+                    })
                     .map(|(p, _)| *p)
                     .collect(),
                 None => continue,
@@ -561,11 +585,11 @@ impl Driver {
                     continue;
                 }
                 let (chunks, len) = outbox.take();
-                if let Some((_, tx)) = open.writers.iter().find(|(p, _)| p == protocol) {
+                if let Some(writer) = open.writers.iter().find(|w| w.protocol == *protocol) {
                     queued += len;
                     // A writer that stopped belongs to a failing connection: its close is on
                     // the way.
-                    let _ = tx.send(chunks);
+                    let _ = writer.queue.send(chunks);
                 }
             }
             let total = open.queue.bytes.fetch_add(queued, Ordering::AcqRel) + queued;

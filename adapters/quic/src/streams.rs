@@ -113,6 +113,30 @@ pub(crate) async fn write_stream(
             let _ = reader.inbound.send(Inbound::Resumed { conn }).await;
         }
     }
+    // The node closed the connection: everything queued is written; wait (boundedly, see
+    // `close_when_flushed`) until the peer has it all, so the close does not discard it.
+    if send.finish().is_ok() {
+        let _ = send.stopped().await;
+    }
+}
+
+/// Closes `connection` once its writers are done, or after `linger`: QUIC discards unsent
+/// and unacknowledged stream data on close, so closing at once would lose the frames the node
+/// sent just before deciding to close (a duplicate connection's last messages, say).
+pub(crate) async fn close_when_flushed(
+    connection: Connection,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    linger: std::time::Duration,
+    code: starling_core::session::CloseCode,
+    reason: &'static str,
+) {
+    let flushed = async {
+        for writer in writers {
+            let _ = writer.await;
+        }
+    };
+    let _ = tokio::time::timeout(linger, flushed).await;
+    crate::hello::close(&connection, code, reason);
 }
 
 /// What a reader needs: where to report, and the limits it enforces.
