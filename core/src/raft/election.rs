@@ -216,6 +216,13 @@ impl<P: RaftPeer> Raft<P> {
     /// Starts a pre-vote or an election.
     pub(crate) fn campaign(&mut self, now: Instant, pre: bool, transfer: bool) {
         self.reset_election_timer(now);
+        if self.term == u64::MAX {
+            // No cluster runs 2^64 elections: only a broken or hostile peer's message can have
+            // raised the term this far. There is no next term to campaign in, so stay put
+            // rather than wrap around to a term every server has already passed.
+            self.stats.campaigns_refused += 1;
+            return;
+        }
         self.votes.clear();
         self.votes.insert(self.id, true);
         let term = if pre {

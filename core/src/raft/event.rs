@@ -144,6 +144,8 @@ impl std::error::Error for CompactError {}
 pub struct RaftStats {
     /// Elections this server started (real ones, not pre-votes).
     pub elections: u64,
+    /// Elections not started because the term had reached `u64::MAX` (a peer sent it).
+    pub campaigns_refused: u64,
     /// Times it became leader.
     pub became_leader: u64,
     /// `Append` messages sent.

@@ -619,3 +619,27 @@ fn reads_are_confirmed_by_a_majority_and_fail_when_leadership_is_lost() {
         Err(ProposeError::NotLeader { leader: None })
     );
 }
+
+#[test]
+fn a_term_at_u64_max_from_a_peer_cannot_make_a_server_wrap_its_term() {
+    // Found by the raft_machine fuzzer: a TimeoutNow carrying the largest term made the
+    // server adopt it, then campaign for the term after it.
+    let mut c = Cluster::new(3);
+    c.run(3_000);
+    let leader = c.leader();
+    let other = (1..=3).find(|&id| id != leader).unwrap();
+    let now = c.now;
+    let node = c.nodes.get_mut(&other).unwrap();
+    node.handle_message(now, leader, RaftMessage::TimeoutNow { term: u64::MAX });
+    node.handle_timeout(now + Duration::from_secs(60));
+    assert_eq!(node.term(), u64::MAX);
+    assert_eq!(node.stats().campaigns_refused, 2);
+    while let Some(out) = node.poll_output() {
+        if let Output::Send { msg, .. } = out {
+            assert!(
+                !matches!(msg, RaftMessage::Vote { .. }),
+                "campaigned: {msg:?}"
+            );
+        }
+    }
+}
