@@ -250,8 +250,9 @@ impl<P: RaftPeer> Raft<P> {
         }
         self.heard_from_leader(now, from);
         // The entries must continue from prev, and terms never go down along a log.
+        // (Checked: a hostile `prev_index` near u64::MAX must not overflow.)
         let well_formed = entries.iter().enumerate().all(|(i, e)| {
-            e.index == prev_index + 1 + i as u64
+            prev_index.checked_add(1 + i as u64) == Some(e.index)
                 && e.term <= self.term
                 && e.term
                     >= if i == 0 {
@@ -345,7 +346,9 @@ impl<P: RaftPeer> Raft<P> {
             let at = self.log.commit;
             return self.answer_append(from, true, at, None);
         }
-        if total_len > self.config.max_snapshot_len {
+        if total_len > self.config.max_snapshot_len || index == u64::MAX {
+            // (No log reaches index u64::MAX: such a snapshot is a peer's fabrication, and the
+            // log after it would start past the end of the index space.)
             return;
         }
         let fresh = self

@@ -643,3 +643,38 @@ fn a_term_at_u64_max_from_a_peer_cannot_make_a_server_wrap_its_term() {
         }
     }
 }
+
+#[test]
+fn appends_and_snapshots_at_the_end_of_the_index_space_are_refused_without_overflow() {
+    let mut c = Cluster::new(3);
+    c.run(3_000);
+    let leader = c.leader();
+    let other = (1..=3).find(|&id| id != leader).unwrap();
+    let (now, term) = (c.now, c.nodes[&leader].term());
+    let node = c.nodes.get_mut(&other).unwrap();
+    let last = node.last_index();
+    let entry = |index| Entry {
+        index,
+        term,
+        kind: EntryKind::Command(Bytes::from_static(b"x")),
+    };
+    let append = RaftMessage::Append {
+        term,
+        prev_index: u64::MAX,
+        prev_term: term,
+        entries: vec![entry(0)],
+        commit: 0,
+    };
+    node.handle_message(now, leader, append);
+    let snapshot = RaftMessage::Snapshot {
+        term,
+        index: u64::MAX,
+        snapshot_term: term,
+        membership: Membership::new(1..=3),
+        total_len: 1,
+        offset: 0,
+        data: Bytes::from_static(b"s"),
+    };
+    node.handle_message(now, leader, snapshot);
+    assert_eq!(node.last_index(), last);
+}
