@@ -100,6 +100,10 @@ pub(crate) struct Driver {
     next_conn: ConnId,
     /// Connections with frames in `pending`.
     dirty: Vec<ConnId>,
+    /// When to look for stalled connections: no later than the first paused connection would
+    /// stall (a resumed or closed one only makes the look early). Kept here so that the loop
+    /// does not scan every connection each turn.
+    stall_check: Option<Instant>,
     shutting_down: bool,
     stats: QuicStats,
 }
@@ -125,6 +129,7 @@ impl Driver {
             conns: HashMap::new(),
             next_conn: 1,
             dirty: Vec::new(),
+            stall_check: None,
             shutting_down: false,
             stats: QuicStats::default(),
         }
@@ -157,7 +162,7 @@ impl Driver {
                 .node
                 .poll_timeout()
                 .into_iter()
-                .chain(self.stall_deadline())
+                .chain(self.stall_check)
                 .min();
             if deadline != armed {
                 armed = deadline;
@@ -184,7 +189,9 @@ impl Driver {
                 () = &mut sleep, if armed.is_some() => {
                     let now = self.now();
                     self.node.handle_timeout(now);
-                    self.close_stalled(now);
+                    if self.stall_check.is_some_and(|at| at <= now) {
+                        self.close_stalled(now);
+                    }
                     armed = None;
                 }
             }
@@ -299,15 +306,11 @@ impl Driver {
                 listen_port,
                 max_frame_len,
             } => {
+                let reader = self.reader(conn);
                 let Some(c) = self.conns.get_mut(&conn) else {
                     // The node gave up on it meanwhile.
                     hello::close(&connection, CloseCode::Normal, "");
                     return;
-                };
-                let reader = ReaderContext {
-                    conn,
-                    inbound: self.inbound_tx.clone(),
-                    limits: self.settings.session.limits,
                 };
                 tokio::spawn(streams::accept_streams(connection.clone(), reader.clone()));
                 tokio::spawn(streams::read_datagrams(connection.clone(), reader.clone()));
@@ -595,6 +598,8 @@ impl Driver {
             let total = open.queue.bytes.fetch_add(queued, Ordering::AcqRel) + queued;
             if total > high_water && !open.queue.paused.swap(true, Ordering::AcqRel) {
                 open.paused_since = Some(now);
+                let at = now + self.settings.stall_timeout;
+                self.stall_check = Some(self.stall_check.map_or(at, |c| c.min(at)));
                 self.stats.paused += 1;
                 self.node.handle_backpressure(now, conn, true);
             }
@@ -602,17 +607,6 @@ impl Driver {
     }
 
     /// When the longest-paused connection counts as stalled.
-    fn stall_deadline(&self) -> Option<Instant> {
-        self.conns
-            .values()
-            .filter_map(|c| match &c.state {
-                ConnState::Open(open) => open.paused_since,
-                ConnState::Handshaking(_) => None,
-            })
-            .min()
-            .map(|since| since + self.settings.stall_timeout)
-    }
-
     /// Closes connections paused for `stall_timeout`: QUIC's keep-alive is answered by the peer's
     /// stack even when its application never reads, so without this a peer that stops reading
     /// would hold its queue forever.
@@ -634,6 +628,16 @@ impl Driver {
             let cause = CloseCause::Local(CloseCode::Unresponsive);
             self.node.handle_closed(now, conn, cause);
         }
+        // The next check: when the longest-paused connection still open would stall.
+        self.stall_check = self
+            .conns
+            .values()
+            .filter_map(|c| match &c.state {
+                ConnState::Open(open) => open.paused_since,
+                ConnState::Handshaking(_) => None,
+            })
+            .min()
+            .map(|since| since + limit);
     }
 
     // ---- commands ----------------------------------------------------------------------------
