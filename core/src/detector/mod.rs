@@ -23,6 +23,7 @@
 //! a `u32` handle in the simulator.
 
 mod config;
+mod hosted;
 mod machine;
 mod message;
 #[cfg(test)]

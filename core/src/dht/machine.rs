@@ -119,6 +119,8 @@ pub struct Dht<C: Contact> {
     next_republish: Instant,
     stats: DhtStats,
     scratch: Vec<C>,
+    /// Whether a join ([`Dht::bootstrap`]) has been started.
+    bootstrapped: bool,
 }
 
 impl<C: Contact> Dht<C> {
@@ -152,6 +154,7 @@ impl<C: Contact> Dht<C> {
             next_republish: now + config.republish_interval,
             stats: DhtStats::default(),
             scratch: Vec::new(),
+            bootstrapped: false,
             local,
             config,
         })
@@ -197,7 +200,16 @@ impl<C: Contact> Dht<C> {
             self.observe(now, *seed);
         }
         let local = self.local;
-        self.start_lookup(now, local, Goal::Bootstrap)
+        let id = self.start_lookup(now, local, Goal::Bootstrap)?;
+        self.bootstrapped = true;
+        Ok(id)
+    }
+
+    /// Whether a join has been started with [`Dht::bootstrap`]. A host joins through the first
+    /// peer it dials unless one was (a table filled by peers that contacted us first is not a
+    /// join: we have not looked ourselves up).
+    pub fn has_bootstrapped(&self) -> bool {
+        self.bootstrapped
     }
 
     /// Finds the k nodes closest to `target`; reports [`DhtEvent::LookupDone`].

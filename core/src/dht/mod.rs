@@ -46,6 +46,7 @@
 mod config;
 mod contact;
 mod event;
+mod hosted;
 mod lookup;
 mod machine;
 pub mod message;

@@ -48,6 +48,7 @@ mod codec;
 mod config;
 mod event;
 mod history;
+mod hosted;
 mod machine;
 pub mod membership;
 pub mod message;

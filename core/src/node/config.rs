@@ -4,8 +4,6 @@
 use core::fmt;
 use core::num::NonZeroU32;
 
-use crate::dht::{DhtConfig, DhtConfigError};
-use crate::gossip::{GossipConfig, GossipConfigError};
 use crate::time::Duration;
 use crate::wire::ProtocolId;
 
@@ -48,12 +46,6 @@ pub struct NodeConfig {
     /// [`super::NodeEvent::Frame`]; frames of other ids are dropped and counted. Default: the
     /// Starling protocols above the session (DHT, gossip, Raft, PBFT).
     pub protocols: Vec<ProtocolId>,
-    /// Host a Kademlia DHT with this configuration: DHT frames go to it instead of the
-    /// application, and its results come out as [`super::NodeEvent::Dht`]. Default `None`.
-    pub dht: Option<DhtConfig>,
-    /// Host gossip (HyParView, Plumtree, anti-entropy) with this configuration: gossip frames go
-    /// to it, and deliveries come out as [`super::NodeEvent::Gossip`]. Default `None`.
-    pub gossip: Option<GossipConfig>,
 }
 
 impl Default for NodeConfig {
@@ -75,8 +67,6 @@ impl Default for NodeConfig {
                 ProtocolId::RAFT,
                 ProtocolId::PBFT,
             ],
-            dht: None,
-            gossip: None,
         }
     }
 }
@@ -101,10 +91,6 @@ pub enum NodeConfigError {
     JitterTooLarge(u8),
     /// `max_known_addresses` is zero: no address could be dialled.
     NoAddresses,
-    /// The DHT configuration is invalid.
-    Dht(DhtConfigError),
-    /// The gossip configuration is invalid.
-    Gossip(GossipConfigError),
 }
 
 impl fmt::Display for NodeConfigError {
@@ -126,8 +112,6 @@ impl fmt::Display for NodeConfigError {
                 write!(f, "dial_jitter_percent must be below 100, got {p}")
             }
             NodeConfigError::NoAddresses => f.write_str("max_known_addresses must be at least 1"),
-            NodeConfigError::Dht(e) => write!(f, "dht: {e}"),
-            NodeConfigError::Gossip(e) => write!(f, "gossip: {e}"),
         }
     }
 }
@@ -160,12 +144,6 @@ impl NodeConfig {
         }
         if self.max_known_addresses == 0 {
             return Err(NodeConfigError::NoAddresses);
-        }
-        if let Some(gossip) = &self.gossip {
-            gossip.validate().map_err(NodeConfigError::Gossip)?;
-        }
-        if let Some(dht) = &self.dht {
-            dht.validate().map_err(NodeConfigError::Dht)?;
         }
         Ok(())
     }

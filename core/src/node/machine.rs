@@ -6,13 +6,9 @@ use std::net::SocketAddr;
 use super::address_book::{AddressBook, EntryState};
 use super::config::NodeConfig;
 use super::connections::{ConnState, Connections, Timer};
-use super::dht_host::HostedDht;
-use super::gossip_host::HostedGossip;
+use super::hosting::Table;
 use super::output::{ConnId, Direction, NodeEvent, NodeOutput, NodeStats};
-use crate::dht::{Dht, NodeContact};
-use crate::gossip::{BroadcastMode, Gossip};
 use crate::id::PeerId;
-use crate::machine::Machine;
 use crate::rng::derive_seed;
 use crate::session::{CloseCause, CloseCode};
 use crate::time::Instant;
@@ -20,10 +16,9 @@ use crate::wire::{Frame, ProtocolId};
 
 /// The stream of the node's seed that jitters dial backoff.
 const BACKOFF_STREAM: u64 = 1;
-/// The stream of the node's seed that drives the hosted DHT.
-const DHT_STREAM: u64 = 2;
-/// The stream of the node's seed that drives the hosted gossip.
-const GOSSIP_STREAM: u64 = 3;
+/// Streams of the node's seed from here on are handed to hosted protocols, one per protocol id
+/// ([`Node::protocol_seed`]).
+const PROTOCOL_STREAMS: u64 = 1 << 16;
 
 /// The per-process peer manager (see the [module docs](super)).
 #[derive(Debug)]
@@ -35,10 +30,9 @@ pub struct Node {
     pub(super) outputs: VecDeque<NodeOutput>,
     /// Counters; the gauges are filled in by [`Node::stats`].
     pub(super) stats: NodeStats,
-    /// The Kademlia DHT, when configured.
-    pub(super) dht: Option<Box<HostedDht>>,
-    /// Gossip, when configured.
-    pub(super) gossip: Option<Box<HostedGossip>>,
+    /// The hosted protocols.
+    pub(super) table: Table,
+    seed: u64,
 }
 
 impl Node {
@@ -52,26 +46,11 @@ impl Node {
         if let Err(e) = config.validate() {
             panic!("invalid NodeConfig: {e}");
         }
+        let _ = now;
         let book = AddressBook::new(&config, derive_seed(seed, BACKOFF_STREAM));
-        let dht = config.dht.map(|dht_config| {
-            let dht = Dht::new(dht_config, *local.key(), derive_seed(seed, DHT_STREAM), now)
-                .expect("validated with the node configuration");
-            Box::new(HostedDht::new(dht))
-        });
-        let gossip = config.gossip.map(|gossip_config| {
-            // Our own address is whatever our neighbours see: the host vouches for it.
-            let me = NodeContact {
-                peer: local,
-                addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-            };
-            let seed = derive_seed(seed, GOSSIP_STREAM);
-            let gossip = Gossip::new(gossip_config, BroadcastMode::Plumtree, me, seed, now)
-                .expect("validated with the node configuration");
-            Box::new(HostedGossip::new(gossip))
-        });
         Node {
-            dht,
-            gossip,
+            table: Table::default(),
+            seed,
             config,
             local,
             book,
@@ -89,6 +68,12 @@ impl Node {
     /// This node's identity.
     pub fn local(&self) -> PeerId {
         self.local
+    }
+
+    /// A seed for the hosted protocol `protocol`, derived from the node's: a node built from one
+    /// seed replays exactly, hosted protocols included, and no two protocols share a stream.
+    pub fn protocol_seed(&self, protocol: ProtocolId) -> u64 {
+        derive_seed(self.seed, PROTOCOL_STREAMS + u64::from(protocol.0))
     }
 
     // ---- adapter → node ----------------------------------------------------------------------
@@ -226,8 +211,7 @@ impl Node {
                 if c.paused {
                     self.event(NodeEvent::Backpressure { peer, paused: true });
                 }
-                self.dht_connected(now, peer, conn);
-                self.gossip_connected(now, peer, conn);
+                self.hosted_connected(now, peer, conn);
             }
             Some((old, old_c)) => {
                 self.stats.duplicates_closed += 1;
@@ -270,12 +254,8 @@ impl Node {
         *last_activity = now.max(*last_activity);
         let peer = *peer;
         self.stats.frames_in += 1;
-        if frame.protocol == ProtocolId::DHT && self.dht.is_some() {
-            self.dht_frame(now, conn, frame);
-            return None;
-        }
-        if frame.protocol == ProtocolId::GOSSIP && self.gossip.is_some() {
-            self.gossip_frame(now, conn, frame);
+        if let Some(slot) = self.table.route(frame.protocol) {
+            self.hosted_frame(now, slot, conn, frame);
             return None;
         }
         if !self.config.delivers(frame.protocol) {
@@ -351,13 +331,7 @@ impl Node {
                 Timer::Conn(id) => self.conn_timer(now, id),
             }
         }
-        if let Some(hosted) = self.dht.as_mut() {
-            if hosted.dht.poll_timeout().is_some_and(|t| t <= now) {
-                hosted.dht.handle_timeout(now);
-                self.route_dht(now);
-            }
-        }
-        self.gossip_tick(now);
+        self.hosted_timeouts(now);
         self.pump(now);
     }
 
@@ -379,8 +353,7 @@ impl Node {
         } else {
             None
         };
-        let dht = self.dht.as_ref().and_then(|h| h.dht.poll_timeout());
-        [dial, self.conns.next_timer(), dht, self.gossip_timeout()]
+        [dial, self.conns.next_timer(), self.table.next_timeout()]
             .into_iter()
             .flatten()
             .min()
@@ -460,8 +433,7 @@ impl Node {
 
     /// Records a failed dial of `addr` and reports it.
     pub(super) fn dial_failed(&mut self, now: Instant, addr: SocketAddr) {
-        self.dht_dial_failed(now, addr);
-        self.gossip_dial_failed(now, addr);
+        self.hosted_dial_failed(now, addr);
         if let Some(failure) = self.book.dial_failed(now, addr) {
             self.stats.dial_failures += 1;
             self.event(NodeEvent::DialFailed {
@@ -476,7 +448,7 @@ impl Node {
     pub(super) fn peer_gone(&mut self, now: Instant, peer: PeerId, cause: CloseCause) {
         self.event(NodeEvent::PeerDisconnected { peer, cause });
         self.book.peer_disconnected(now, peer);
-        self.gossip_peer_gone(now, peer);
+        self.hosted_disconnected(now, peer);
     }
 
     /// The duplicate rule: keep the connection dialled by the node with the smaller id. Both

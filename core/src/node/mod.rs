@@ -84,24 +84,34 @@
 //! ordered set, idle deadlines are re-armed lazily when they fire early, so nothing needs
 //! cancelling and nothing fires late.
 //!
+//! ## Hosted protocols
+//! Frames are dispatched by protocol id. A protocol hosted with [`Node::host`] (any machine
+//! implementing [`Protocol`]: the DHT, gossip, the failure detector, a replicated service, an
+//! application's own) gets the frames of its ids, and the node sends its messages, dials the
+//! peers it names, tells it about connections, and hands its events out as
+//! [`NodeEvent::Protocol`] (`hosting.rs`). Frames of other ids listed in
+//! [`NodeConfig::protocols`] reach the application as [`NodeEvent::Frame`]; the rest are dropped
+//! and counted.
+//!
 //! ## Departures and gaps
-//! - Frames are dispatched by protocol id. With [`NodeConfig::dht`] set, the node hosts the
-//!   Kademlia DHT itself (`dht_host.rs`): DHT frames go to it, its requests go out on the
-//!   node's connections, and its results come out as [`NodeEvent::Dht`]. With
-//!   [`NodeConfig::gossip`] set, it hosts gossip the same way (`gossip_host.rs`).
 //! - No peer scoring or banning yet: failures are counted, not held against an address.
 
 mod address_book;
 mod commands;
 mod config;
 mod connections;
-mod dht_host;
-mod gossip_host;
+mod hosting;
 mod machine;
 mod output;
+mod protocol;
+mod protocol_event;
+mod table;
 #[cfg(test)]
 mod tests;
 
 pub use config::{NodeConfig, NodeConfigError};
+pub use hosting::{HostError, HostedStats};
 pub use machine::Node;
 pub use output::{ConnId, Direction, NodeError, NodeEvent, NodeOutput, NodeStats, PeerInfo};
+pub use protocol::{HostedMessage, HostedPeer, Protocol};
+pub use protocol_event::ProtocolEvent;

@@ -4,8 +4,7 @@
 use core::fmt;
 use std::net::SocketAddr;
 
-use crate::dht::{DhtEvent, NodeContact};
-use crate::gossip::GossipEvent;
+use super::protocol_event::ProtocolEvent;
 use crate::id::PeerId;
 use crate::session::{CloseCause, CloseCode};
 use crate::time::Instant;
@@ -102,11 +101,9 @@ pub enum NodeEvent {
         /// book (a non-persistent address out of attempts, or our own address).
         retry_at: Option<Instant>,
     },
-    /// The hosted DHT reports a result (see [`super::NodeConfig::dht`]).
-    Dht(DhtEvent<NodeContact>),
-    /// The hosted gossip delivers a message or reports a change (see
-    /// [`super::NodeConfig::gossip`]).
-    Gossip(GossipEvent<NodeContact>),
+    /// A hosted protocol (see [`super::Node::host`]) reports something: read it with
+    /// [`ProtocolEvent::downcast_ref`] for the protocol's event type.
+    Protocol(ProtocolEvent),
 }
 
 /// One established peer, as listed by [`super::Node::peers`].
@@ -169,10 +166,10 @@ pub struct NodeStats {
     pub stale_events: u64,
     /// Addresses refused because the address book was full.
     pub addresses_refused: u64,
-    /// DHT frames dropped: undecodable, or from a peer whose listen address is unknown.
-    pub dht_frames_dropped: u64,
-    /// Gossip frames dropped: undecodable, or from a peer whose listen address is unknown.
-    pub gossip_frames_dropped: u64,
+    /// Frames of hosted protocols dropped: undecodable, refused by the protocol, or from a peer
+    /// the protocol cannot name (its listen address is unknown). Per protocol in
+    /// [`super::Node::hosted`].
+    pub protocol_frames_dropped: u64,
 }
 
 /// Why a command was refused. The node's state is unchanged.

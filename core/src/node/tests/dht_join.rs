@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::dht::message::DhtMessage;
-use crate::dht::{DhtConfig, NodeContact};
+use crate::dht::{Dht, DhtConfig, NodeContact};
 use crate::id::Key;
 use crate::wire::message_to_frame;
 
@@ -18,10 +18,9 @@ fn dht_sends_on(outputs: &[NodeOutput], on: ConnId) -> usize {
 
 #[test]
 fn joins_through_its_first_dial_after_inbound_peers_filled_the_table() {
-    let mut h = Harness::new(NodeConfig {
-        dht: Some(DhtConfig::default()),
-        ..NodeConfig::default()
-    });
+    let mut h = Harness::new(NodeConfig::default());
+    let dht = Dht::new(DhtConfig::default(), *peer(50).key(), 1, h.now).unwrap();
+    h.node.host(h.now, dht).unwrap();
     // A later node dials us first and looks itself up through us: it enters our table.
     assert!(h.node.handle_incoming(h.now, 1, addr(7, 50_000)));
     h.node.handle_established(h.now, 1, peer(7), Some(4000));
@@ -31,7 +30,7 @@ fn joins_through_its_first_dial_after_inbound_peers_filled_the_table() {
     };
     h.node.handle_frame(h.now, 1, message_to_frame(&query));
     h.drain();
-    assert!(h.node.dht().is_some_and(|d| !d.table().is_empty()));
+    assert!(h.node.protocol::<Dht<NodeContact>>().is_some_and(|d| !d.table().is_empty()));
     // Then our own dial of the bootstrap node connects: we must join through it.
     h.node
         .add_address(h.now, addr(2, 4000), Some(peer(2)), true)

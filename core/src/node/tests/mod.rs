@@ -8,6 +8,7 @@ use bytes::Bytes;
 mod dht_join;
 mod dialling;
 mod duplicates;
+mod hosting;
 mod limits;
 mod traffic;
 
