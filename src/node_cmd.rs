@@ -6,12 +6,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use starling_core::dht::{DhtConfig, DhtEvent};
-use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
+use starling_core::dht::{DhtConfig, DhtEvent, NodeContact};
+use starling_core::gossip::{Gossip, GossipConfig, GossipEvent, TopicId};
 use starling_core::identity::Identity;
-use starling_core::node::NodeEvent;
+use starling_core::node::{NodeEvent, ProtocolEvent};
 use starling_core::session::NodeKeys;
-use starling_mio::{GossipCommand, Handle, ReactorConfig};
+use starling_mio::{Handle, ReactorConfig};
 
 use crate::runtime::{AnyReactor, Transport};
 
@@ -124,17 +124,22 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
     let mut config = ReactorConfig::new(args.listen, keys, &args.network);
     config.bootstrap = args.bootstrap;
     if !args.no_dht {
-        config.node.dht = Some(DhtConfig::default());
+        config.protocols.dht(DhtConfig::default());
     }
     if !args.no_gossip {
-        config.node.gossip = Some(GossipConfig::default());
+        config.protocols.gossip(GossipConfig::default());
     }
     let (reactor, handle) = AnyReactor::bind(config, args.io_threads, args.transport)
         .map_err(|e| format!("{}: {e}", args.listen))?;
     if !args.no_gossip {
         for name in &args.topics {
+            let topic = TopicId::named(name);
             handle
-                .gossip(GossipCommand::Subscribe(TopicId::named(name)))
+                .with_protocol::<Gossip<NodeContact>>(move |gossip, _| {
+                    if let Err(e) = gossip.subscribe(topic) {
+                        tracing::warn!(topic = topic.0, error = %e, "cannot subscribe");
+                    }
+                })
                 .map_err(|e| e.to_string())?;
         }
     }
@@ -158,22 +163,31 @@ pub fn run_node(args: NodeArgs) -> Result<(), String> {
             NodeEvent::DialFailed { addr, attempts, .. } => {
                 tracing::warn!(%addr, attempts, "dial failed")
             }
-            NodeEvent::Dht(DhtEvent::Bootstrapped { contacts }) => {
-                tracing::info!(contacts, "joined the DHT")
-            }
-            NodeEvent::Gossip(GossipEvent::NeighborUp(c)) => {
-                tracing::info!(peer = ?c.peer, addr = %c.addr, "gossip neighbour up")
-            }
-            NodeEvent::Gossip(GossipEvent::NeighborDown(c)) => {
-                tracing::info!(peer = ?c.peer, "gossip neighbour down")
-            }
-            NodeEvent::Gossip(GossipEvent::Message {
-                topic, data, hops, ..
-            }) => tracing::info!(topic = topic.0, bytes = data.len(), hops, "gossip message"),
+            NodeEvent::Protocol(event) => log_protocol_event(event),
             other => tracing::debug!(?other, "event"),
         })
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The hosted protocols' events worth a line at info level; the rest at debug.
+fn log_protocol_event(event: &ProtocolEvent) {
+    if let Some(DhtEvent::<NodeContact>::Bootstrapped { contacts }) = event.downcast_ref() {
+        tracing::info!(contacts, "joined the DHT");
+        return;
+    }
+    match event.downcast_ref::<GossipEvent<NodeContact>>() {
+        Some(GossipEvent::NeighborUp(c)) => {
+            tracing::info!(peer = ?c.peer, addr = %c.addr, "gossip neighbour up")
+        }
+        Some(GossipEvent::NeighborDown(c)) => {
+            tracing::info!(peer = ?c.peer, "gossip neighbour down")
+        }
+        Some(GossipEvent::Message {
+            topic, data, hops, ..
+        }) => tracing::info!(topic = topic.0, bytes = data.len(), hops, "gossip message"),
+        _ => tracing::debug!(?event, "event"),
+    }
 }
 
 /// What the cluster's nodes report to the main thread.
@@ -206,7 +220,7 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
         // Every node shares 127.0.0.1, so the per-address limit must admit them all.
         config.node.max_per_ip = config.node.max_inbound;
         if args.dht {
-            config.node.dht = Some(DhtConfig::default());
+            config.protocols.dht(DhtConfig::default());
         }
         let (reactor, handle) =
             AnyReactor::bind(config, args.io_threads, args.transport).map_err(|e| e.to_string())?;
@@ -228,7 +242,12 @@ pub fn run_cluster(args: ClusterArgs) -> Result<(), String> {
                 NodeEvent::PeerDisconnected { .. } => {
                     let _ = tx.send(Report::Down(i));
                 }
-                NodeEvent::Dht(DhtEvent::Bootstrapped { .. }) => {
+                NodeEvent::Protocol(e)
+                    if matches!(
+                        e.downcast_ref(),
+                        Some(DhtEvent::<NodeContact>::Bootstrapped { .. })
+                    ) =>
+                {
                     let _ = tx.send(Report::Joined(i));
                 }
                 _ => {}

@@ -45,7 +45,7 @@ impl AnyReactor {
     ) -> std::io::Result<(AnyReactor, Handle)> {
         Ok(match (transport, io_threads) {
             (Transport::Quic, _) => {
-                let (r, h) = QuicNode::bind(QuicConfig::from(config))?;
+                let (r, h) = QuicNode::bind(QuicConfig::from(config.runtime))?;
                 (AnyReactor::Quic(Box::new(r)), h)
             }
             (Transport::Tcp, 0) => {

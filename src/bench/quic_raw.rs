@@ -4,6 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use quinn::Endpoint;
+use starling_core::session::NodeKeys;
 use starling_core::wire::FrameDecoder;
 use starling_quic::tls::SERVER_NAME;
 use starling_quic::{client_crypto, server_crypto, transport_config, NodeCertificate, QuicConfig};
@@ -121,11 +122,11 @@ async fn raw_send(
 fn endpoints(rt: &tokio::runtime::Runtime) -> Result<(Endpoint, quinn::ClientConfig), String> {
     let defaults = QuicConfig::new(
         "127.0.0.1:0".parse().map_err(|_| "bad address")?,
-        Identity::from_test_seed(21),
+        NodeKeys::from_test_seed(21),
         NETWORK,
     );
     let transport = transport_config(defaults.idle_timeout, defaults.keep_alive);
-    let server_cert = NodeCertificate::new(&defaults.identity).map_err(|e| e.to_string())?;
+    let server_cert = NodeCertificate::new(defaults.keys.identity()).map_err(|e| e.to_string())?;
     let client_cert =
         NodeCertificate::new(&Identity::from_test_seed(22)).map_err(|e| e.to_string())?;
     let crypto = server_crypto(&server_cert).map_err(|e| e.to_string())?;

@@ -9,12 +9,13 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use starling_core::dht::Dht;
 use starling_core::dht::{DhtConfig, DhtEvent, NodeContact, Record};
 use starling_core::id::{Key, PeerId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{DhtCommand, ReactorConfig};
+use starling_mio::ReactorConfig;
 use support::{Running, Transport};
 
 const NODES: usize = 50;
@@ -33,8 +34,29 @@ fn config(seed: u64, bootstrap: Vec<SocketAddr>) -> ReactorConfig {
     config.node.max_per_ip = 4 * NODES;
     config.node.max_inbound = 2 * NODES;
     config.node.max_outbound = 2 * NODES;
-    config.node.dht = Some(DhtConfig::default());
+    config.protocols.dht(DhtConfig::default());
     config
+}
+
+/// The node's DHT event, if `e` is one.
+fn dht_event(e: &NodeEvent) -> Option<&DhtEvent<NodeContact>> {
+    match e {
+        NodeEvent::Protocol(e) => e.downcast_ref(),
+        _ => None,
+    }
+}
+
+/// Runs a command on the node's DHT; it must be accepted (its result comes as an event).
+fn dht<T: std::fmt::Debug, E: std::fmt::Debug + Send + 'static>(
+    node: &Running,
+    command: impl FnOnce(&mut Dht<NodeContact>, starling_core::time::Instant) -> Result<T, E>
+        + Send
+        + 'static,
+) {
+    node.handle
+        .query_protocol::<Dht<NodeContact>, _>(move |dht, now| command(dht, now).map(|_| ()))
+        .expect("the node hosts a DHT")
+        .expect("the DHT accepted the command");
 }
 
 /// Starts a node whose DHT events go to `events`, tagged with its index.
@@ -48,7 +70,7 @@ fn start(
     let peer = config.keys.identity().peer_id();
     let tx = events.clone();
     let node = Running::start(config, transport, move |e| {
-        if let NodeEvent::Dht(e) = e {
+        if let Some(e) = dht_event(e) {
             let _ = tx.send((index, e.clone()));
         }
     });
@@ -109,7 +131,7 @@ fn fifty_nodes_join_find_each_other_and_share_records(transport: Transport) {
             publisher: node.peer,
             ttl_secs: 600,
         };
-        node.node.handle.dht(DhtCommand::Put(record)).unwrap();
+        dht(&node.node, move |dht, now| dht.put(now, record));
     }
     let stored = collect(&events, NODES, "puts", |_, e| match e {
         DhtEvent::PutDone { stored, .. } => Some(stored),
@@ -121,11 +143,9 @@ fn fifty_nodes_join_find_each_other_and_share_records(transport: Transport) {
     // Node i looks up node i+1's id, and fetches node i+7's record.
     for (i, node) in nodes.iter().enumerate() {
         let target = *nodes[(i + 1) % NODES].peer.key();
-        node.node.handle.dht(DhtCommand::FindNode(target)).unwrap();
-        node.node
-            .handle
-            .dht(DhtCommand::Get(key_of((i + 7) % NODES)))
-            .unwrap();
+        dht(&node.node, move |dht, now| dht.find_node(now, target));
+        let key = key_of((i + 7) % NODES);
+        dht(&node.node, move |dht, now| dht.get(now, key));
     }
     let peers: HashMap<Key, PeerId> = nodes.iter().map(|n| (*n.peer.key(), n.peer)).collect();
     let mut found = 0;

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use starling_core::dht::NodeContact;
+use starling_core::gossip::Gossip;
 use starling_core::gossip::{GossipConfig, GossipEvent, TopicId};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
 use starling_core::session::NodeKeys;
-use starling_mio::{GossipCommand, ReactorConfig};
+use starling_mio::ReactorConfig;
 use support::{Running, Transport};
 
 const NODES: usize = 32;
@@ -23,6 +24,14 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn topic() -> TopicId {
     TopicId::named("cluster-test")
+}
+
+/// The node's gossip event, if `e` is one.
+fn gossip_event(e: &NodeEvent) -> Option<&GossipEvent<NodeContact>> {
+    match e {
+        NodeEvent::Protocol(e) => e.downcast_ref(),
+        _ => None,
+    }
 }
 
 /// Starts node `index`; its gossip events go to `events`.
@@ -40,16 +49,17 @@ fn start(
     config.node.max_per_ip = 4 * NODES;
     config.node.max_inbound = 2 * NODES;
     config.node.max_outbound = 2 * NODES;
-    config.node.gossip = Some(GossipConfig::default());
+    config.protocols.gossip(GossipConfig::default());
     let tx = events.clone();
     let node = Running::start(config, transport, move |e| {
-        if let NodeEvent::Gossip(e) = e {
+        if let Some(e) = gossip_event(e) {
             let _ = tx.send((index, e.clone()));
         }
     });
     node.handle
-        .gossip(GossipCommand::Subscribe(topic()))
-        .unwrap();
+        .query_protocol::<Gossip<NodeContact>, _>(|gossip, _| gossip.subscribe(topic()))
+        .expect("the node hosts gossip")
+        .expect("subscribed");
     let addr = node.addr;
     (node, addr)
 }
@@ -130,8 +140,11 @@ fn thirty_two_nodes_deliver_every_message_exactly_once(transport: Transport) {
             expected.insert(data.clone(), p);
             nodes[p]
                 .handle
-                .gossip(GossipCommand::Publish(topic(), data))
-                .unwrap();
+                .query_protocol::<Gossip<NodeContact>, _>(move |gossip, now| {
+                    gossip.publish(now, topic(), data).map(|_| ())
+                })
+                .expect("the node hosts gossip")
+                .expect("published");
         }
     }
     // Every node but the publisher delivers each message once.

@@ -275,11 +275,8 @@ fn drain(node: &mut Node, model: &mut Model) -> Result<(), TestCaseError> {
                 // A requested dial that timed out; other failures were already accounted for.
                 model.pending.remove(&addr);
             }
-            NodeOutput::Event(NodeEvent::Dht(e)) => {
-                prop_assert!(false, "no DHT is hosted, yet it reported {:?}", e);
-            }
-            NodeOutput::Event(NodeEvent::Gossip(e)) => {
-                prop_assert!(false, "no gossip is hosted, yet it reported {:?}", e);
+            NodeOutput::Event(NodeEvent::Protocol(e)) => {
+                prop_assert!(false, "no protocol is hosted, yet one reported {:?}", e);
             }
         }
     }

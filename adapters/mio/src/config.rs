@@ -1,50 +1,51 @@
 //! Reactor configuration.
 
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 
-use starling_core::node::NodeConfig;
-use starling_core::session::{NodeKeys, SessionConfig};
+use starling_core::session::NodeKeys;
+use starling_runtime::RuntimeConfig;
 
-/// Everything a reactor needs to run a node.
+/// Everything a reactor needs to run a node: the [`RuntimeConfig`] every runtime takes (its
+/// fields read and write through this value: `config.node.max_inbound`, `config.protocols`)
+/// plus the reactor's receive buffers.
 #[derive(Clone, Debug)]
 pub struct ReactorConfig {
-    /// Address to listen on (port 0 for an ephemeral port).
-    pub listen: SocketAddr,
-    /// Peers to dial at start and keep connected.
-    pub bootstrap: Vec<SocketAddr>,
-    /// The node's keys.
-    pub keys: NodeKeys,
-    /// Session policy (network, limits, keep-alive, rate limits).
-    pub session: SessionConfig,
-    /// Peer management policy.
-    pub node: NodeConfig,
-    /// Bytes queued for one connection above which the node stops reading from that peer and is
-    /// told (backpressure). Default 1 MiB.
-    pub high_water: usize,
-    /// Queued bytes below which reading resumes. Default 256 KiB.
-    pub low_water: usize,
+    /// Addresses, keys, session and node policy, hosted protocols, queue bounds.
+    pub runtime: RuntimeConfig,
     /// Size of each pooled receive buffer. Default 64 KiB.
     pub chunk_size: usize,
     /// Receive buffers kept in the pool. Default 16.
     pub pool_chunks: usize,
-    /// Commands the handle queues before `Handle::command` waits. Default 1024.
-    pub command_queue: usize,
 }
 
 impl ReactorConfig {
     /// Defaults for a node with `keys` listening on `listen`, on network `network`.
     pub fn new(listen: SocketAddr, keys: NodeKeys, network: &str) -> Self {
+        ReactorConfig::from(RuntimeConfig::new(listen, keys, network))
+    }
+}
+
+impl From<RuntimeConfig> for ReactorConfig {
+    /// The reactor with its default buffers.
+    fn from(runtime: RuntimeConfig) -> Self {
         ReactorConfig {
-            listen,
-            bootstrap: Vec::new(),
-            keys,
-            session: SessionConfig::new(network),
-            node: NodeConfig::default(),
-            high_water: 1 << 20,
-            low_water: 256 << 10,
+            runtime,
             chunk_size: 64 << 10,
             pool_chunks: 16,
-            command_queue: 1024,
         }
+    }
+}
+
+impl Deref for ReactorConfig {
+    type Target = RuntimeConfig;
+    fn deref(&self) -> &RuntimeConfig {
+        &self.runtime
+    }
+}
+
+impl DerefMut for ReactorConfig {
+    fn deref_mut(&mut self) -> &mut RuntimeConfig {
+        &mut self.runtime
     }
 }

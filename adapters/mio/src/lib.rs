@@ -13,8 +13,8 @@
 //!   below the low-water mark it resumes. A peer that never reads stops answering heartbeats and
 //!   its session is closed by the keep-alive.
 //! - **Timers** from `poll_timeout` of the node and of each session.
-//! - **Other threads** talk to the reactor through a cloneable [`Handle`]: a bounded channel
-//!   plus a `mio::Waker`.
+//! - **Other threads** talk to the reactor through a cloneable [`Handle`] (from
+//!   `starling-runtime`, shared with the QUIC adapter): a bounded channel plus a `mio::Waker`.
 //! - **Multi-reactor mode** ([`MultiReactor`]): an acceptor thread, N I/O threads owning sockets
 //!   and sessions (handshake, crypto, framing), and the node thread; plaintext frames and
 //!   connection events cross over bounded channels.
@@ -25,14 +25,14 @@
 
 mod config;
 mod conn;
-mod handle;
 mod io_thread;
 mod multi;
 mod pool;
 mod reactor;
 
 pub use config::ReactorConfig;
-pub use handle::{Command, DhtCommand, GossipCommand, Handle, HandleError, RuntimeCommand};
 pub use multi::MultiReactor;
 pub use pool::{BufferPool, PoolStats};
-pub use reactor::{new_node, Reactor, ReactorStats};
+pub use reactor::{Reactor, ReactorStats};
+/// The handle and commands are the runtime crate's, shared with every transport.
+pub use starling_runtime::{Command, Handle, HandleError, RuntimeCommand};

@@ -4,7 +4,9 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{
+    sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
+};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
@@ -16,11 +18,10 @@ use starling_core::session::CloseCause;
 use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
-use crate::handle::{Command, Handle, RuntimeCommand, Wake};
 use crate::io_thread::{IoCommand, IoSetup, IoThread};
 use crate::pool::PoolStats;
-use crate::reactor::new_node;
 use crate::{ReactorConfig, ReactorStats};
+use starling_runtime::{announced_protocols, build_node, Command, Handle, RuntimeCommand};
 
 /// Messages into the node thread.
 pub(crate) enum NodeInput {
@@ -92,11 +93,21 @@ impl MultiReactor {
         let listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
         let (input_tx, inputs) = sync_channel(NODE_INPUT_QUEUE);
-        let (handle, commands) = Handle::new(Wake::Channel(input_tx.clone()), config.command_queue);
+        let wake_tx = input_tx.clone();
+        let (handle, commands) = Handle::new(config.command_queue, move || {
+            match wake_tx.try_send(NodeInput::Wake) {
+                // A full channel means the node thread has work queued and will look at
+                // commands.
+                Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+                Err(TrySendError::Disconnected(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+            }
+        });
         let origin = std::time::Instant::now();
-        let keys = Arc::new(config.keys);
-        let mut session = config.session;
+        let node = build_node(&config)?;
+        let keys = Arc::new(config.keys.clone());
+        let mut session = config.session.clone();
         session.listen_port.get_or_insert(local_addr.port());
+        session.protocols = announced_protocols(&node, true);
         let session = Arc::new(session);
         let mut io = Vec::new();
         for i in 0..io_threads.max(1) {
@@ -121,7 +132,6 @@ impl MultiReactor {
                 pending: Vec::new(),
             });
         }
-        let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
         let reactor = MultiReactor {
             node,
             local_addr,

@@ -10,16 +10,16 @@ use std::time::Duration as StdDuration;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use starling_core::id::PeerId;
-use starling_core::node::{ConnId, Node, NodeConfig, NodeEvent, NodeOutput};
+use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
 use starling_core::session::{
     CloseCause, CloseCode, NodeKeys, Session, SessionConfig, SessionEvent,
 };
 use starling_core::time::Instant;
 
 use crate::conn::{self, Conn, ReadOutcome, Side, Water};
-use crate::handle::{Command, Handle, RuntimeCommand, Wake};
 use crate::pool::{BufferPool, PoolStats};
 use crate::ReactorConfig;
+use starling_runtime::{announced_protocols, build_node, Command, Handle, RuntimeCommand};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -74,14 +74,15 @@ impl Reactor {
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (handle, commands) = Handle::new(Wake::Mio(waker), config.command_queue);
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (handle, commands) = Handle::new(config.command_queue, move || waker.wake());
         let origin = std::time::Instant::now();
-        let keys = Arc::new(config.keys);
-        let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
+        let node = build_node(&config)?;
+        let keys = Arc::new(config.keys.clone());
         let local_addr = listener.local_addr()?;
-        let mut session = config.session;
+        let mut session = config.session.clone();
         session.listen_port.get_or_insert(local_addr.port());
+        session.protocols = announced_protocols(&node, true);
         let reactor = Reactor {
             local_addr,
             poll,
@@ -488,31 +489,4 @@ pub(crate) fn os_seed() -> [u8; 32] {
     // Without OS randomness no key can be made safely: stopping is the only sound choice.
     getrandom::fill(&mut seed).expect("the operating system's random number generator failed");
     seed
-}
-
-/// The node a runtime hosts: seeded from the OS, its wall clock set (gossip stamps messages
-/// with it), its bootstrap addresses in the book. Shared by the mio reactors and the QUIC
-/// adapter.
-pub fn new_node(config: NodeConfig, local: PeerId, bootstrap: Vec<SocketAddr>) -> io::Result<Node> {
-    let mut node = Node::new(config, local, os_seed_u64()?, Instant::ZERO);
-    // Gossip stamps messages with wall-clock time (the reactor's clock starts at zero now).
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    node.set_wall_clock(
-        Instant::ZERO,
-        starling_core::time::Duration::from_nanos(u64::try_from(unix.as_nanos()).unwrap_or(0)),
-    );
-    for addr in bootstrap {
-        // A bootstrap address that does not fit the address book is a configuration error.
-        node.add_address(Instant::ZERO, addr, None, true)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    }
-    Ok(node)
-}
-
-fn os_seed_u64() -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(u64::from_le_bytes(b))
 }

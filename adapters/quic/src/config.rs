@@ -1,80 +1,75 @@
 //! The QUIC adapter's configuration.
 
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use starling_core::identity::Identity;
-use starling_core::node::NodeConfig;
-use starling_core::session::SessionConfig;
+use starling_core::session::NodeKeys;
+use starling_runtime::RuntimeConfig;
 
-/// Everything a [`QuicNode`](crate::QuicNode) needs.
+/// Everything a [`QuicNode`](crate::QuicNode) needs: the [`RuntimeConfig`] every runtime takes
+/// (its fields read and write through this value: `config.node`, `config.protocols`) plus
+/// QUIC's own settings.
+///
+/// Of the runtime's settings, the session's network, version, frame limits and inbound rate
+/// limits are negotiated and enforced as over Noise; its keep-alive, compression and
+/// output-queue settings do not apply (QUIC keeps connections alive itself, see `keep_alive`,
+/// frames go uncompressed, and queues are bounded by `high_water`); of the keys only the
+/// identity is used (its certificate is made from it).
 #[derive(Clone, Debug)]
 pub struct QuicConfig {
-    /// UDP address to listen on (port 0 for an ephemeral port).
-    pub listen: SocketAddr,
-    /// Peers to dial at start and keep connected.
-    pub bootstrap: Vec<SocketAddr>,
-    /// The node's identity; its certificate is made from it.
-    pub identity: Identity,
-    /// Network, version, frame limits and inbound rate limits, negotiated and enforced as over
-    /// Noise. Its keep-alive, compression and output-queue settings do not apply: QUIC keeps
-    /// connections alive itself (see `keep_alive`), frames go uncompressed, and queues are
-    /// bounded by `high_water`.
-    pub session: SessionConfig,
-    /// Peer management policy.
-    pub node: NodeConfig,
+    /// Addresses, keys, session and node policy, hosted protocols, queue bounds.
+    pub runtime: RuntimeConfig,
     /// A connection with no packets for this long is closed by QUIC. Default 30 s.
     pub idle_timeout: Duration,
     /// Interval of QUIC keep-alive pings, so that a healthy but quiet connection never reaches
     /// `idle_timeout`. Default 5 s.
     pub keep_alive: Duration,
-    /// Bytes queued for one connection above which sends to that peer are refused and the node
-    /// told (backpressure). Default 4 MiB.
-    pub high_water: usize,
-    /// Queued bytes below which sends resume. Default 1 MiB.
-    pub low_water: usize,
     /// A connection whose sends stay paused this long (the peer's application stopped
     /// reading, while its QUIC stack still answers keep-alives) is closed. Default 30 s.
     pub stall_timeout: Duration,
     /// Send gossip announcements (`IHave`) as QUIC datagrams when the peer accepts datagrams
     /// and the frame fits; otherwise they go on the gossip stream. Default true.
     pub gossip_datagrams: bool,
-    /// Commands the handle queues before `Handle::command` waits. Default 1024.
-    pub command_queue: usize,
 }
 
 impl QuicConfig {
-    /// Defaults for `identity` listening on `listen`, on network `network`.
-    pub fn new(listen: SocketAddr, identity: Identity, network: &str) -> Self {
+    /// Defaults for a node with `keys` listening on UDP `listen`, on network `network`; queues
+    /// hold 4 MiB per connection before backpressure (1 MiB to resume).
+    pub fn new(listen: SocketAddr, keys: NodeKeys, network: &str) -> Self {
+        let mut runtime = RuntimeConfig::new(listen, keys, network);
+        runtime.high_water = 4 << 20;
+        runtime.low_water = 1 << 20;
+        QuicConfig::from(runtime)
+    }
+}
+
+impl From<RuntimeConfig> for QuicConfig {
+    /// The same node over QUIC: QUIC's own settings take their defaults. A high-water mark
+    /// below the low-water mark is raised to it.
+    fn from(mut runtime: RuntimeConfig) -> Self {
+        runtime.high_water = runtime.high_water.max(runtime.low_water);
         QuicConfig {
-            listen,
-            bootstrap: Vec::new(),
-            identity,
-            session: SessionConfig::new(network),
-            node: NodeConfig::default(),
+            runtime,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
-            high_water: 4 << 20,
-            low_water: 1 << 20,
             stall_timeout: Duration::from_secs(30),
             gossip_datagrams: true,
-            command_queue: 1024,
         }
     }
 }
 
-impl From<starling_mio::ReactorConfig> for QuicConfig {
-    /// The same node over QUIC: its identity, session and node policy, addresses, high-water
-    /// mark and command queue carry over; the rest are QUIC's defaults.
-    fn from(config: starling_mio::ReactorConfig) -> Self {
-        let mut quic = QuicConfig::new(config.listen, config.keys.identity().clone(), "");
-        quic.session = config.session;
-        quic.node = config.node;
-        quic.bootstrap = config.bootstrap;
-        quic.high_water = config.high_water.max(quic.low_water);
-        quic.command_queue = config.command_queue;
-        quic
+impl Deref for QuicConfig {
+    type Target = RuntimeConfig;
+    fn deref(&self) -> &RuntimeConfig {
+        &self.runtime
+    }
+}
+
+impl DerefMut for QuicConfig {
+    fn deref_mut(&mut self) -> &mut RuntimeConfig {
+        &mut self.runtime
     }
 }
 

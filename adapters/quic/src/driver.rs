@@ -20,7 +20,7 @@ use starling_core::session::hello::Verified;
 use starling_core::session::{CloseCause, CloseCode, SessionConfig};
 use starling_core::time::Instant;
 use starling_core::wire::{Frame, ProtocolId};
-use starling_mio::{Command, RuntimeCommand};
+use starling_runtime::{Command, RuntimeCommand};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 

@@ -3,8 +3,9 @@
 //! Runs a Starling [`Node`] over QUIC ([RFC 9000](https://www.rfc-editor.org/rfc/rfc9000)) on
 //! [quinn]: one UDP port, TLS 1.3, a stream per protocol so that protocols never block each
 //! other, and connection migration for free. The node is the same sans-IO machine the mio
-//! adapter drives, and applications talk to it through the same
-//! [`Handle`](starling_mio::Handle).
+//! adapter drives, built the same way ([`starling_runtime::build_node`]), and applications talk
+//! to it through the same [`Handle`] (both adapters take it from `starling-runtime`; neither
+//! depends on the other).
 //!
 //! ## Identity
 //! Each node presents a self-signed certificate whose key *is* its ed25519 identity key
@@ -79,8 +80,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use starling_core::node::{Node, NodeEvent};
-use starling_core::wire::ProtocolId;
-use starling_mio::{new_node, Handle};
+pub use starling_runtime::Handle;
+use starling_runtime::{announced_protocols, build_node};
 use tokio::sync::Notify;
 
 pub use config::{transport_config, QuicConfig};
@@ -127,7 +128,8 @@ impl QuicNode {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let cert = NodeCertificate::new(&config.identity).map_err(io::Error::other)?;
+        let identity = config.keys.identity().clone();
+        let cert = NodeCertificate::new(&identity).map_err(io::Error::other)?;
         let transport = transport_config(config.idle_timeout, config.keep_alive);
         let crypto = server_crypto(&cert).map_err(io::Error::other)?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -139,18 +141,19 @@ impl QuicNode {
         let local_addr = endpoint.local_addr()?;
         let notify = Arc::new(Notify::new());
         let waker = notify.clone();
-        let (handle, commands) = Handle::with_waker(config.command_queue, move || {
+        let (handle, commands) = Handle::new(config.command_queue, move || {
             waker.notify_one();
             Ok(())
         });
-        let mut session = config.session;
+        let node = build_node(&config)?;
+        let mut session = config.session.clone();
         session.listen_port.get_or_insert(local_addr.port());
         session.compression = false;
-        session.protocols = announced_protocols(&config.node);
-        let node = new_node(config.node, config.identity.peer_id(), config.bootstrap)?;
+        // No heartbeat protocol: QUIC keeps connections alive itself.
+        session.protocols = announced_protocols(&node, false);
         let settings = Settings {
             cert,
-            identity: config.identity,
+            identity,
             session: Arc::new(session),
             transport,
             high_water: config.high_water,
@@ -188,18 +191,4 @@ impl QuicNode {
         } = self;
         runtime.block_on(driver.run(on_event))
     }
-}
-
-/// The protocols this node handles, as the hello announces them: the application's, and the
-/// DHT and gossip when hosted.
-/// (No heartbeat protocol: QUIC keeps connections alive itself.)
-fn announced_protocols(node: &starling_core::node::NodeConfig) -> Vec<ProtocolId> {
-    let mut protocols = Vec::new();
-    protocols.extend(node.dht.map(|_| ProtocolId::DHT));
-    protocols.extend(node.gossip.as_ref().map(|_| ProtocolId::GOSSIP));
-    protocols.extend(node.protocols.iter().copied());
-    protocols.sort_unstable();
-    protocols.dedup();
-    protocols.truncate(starling_core::session::payload::MAX_PROTOCOLS);
-    protocols
 }

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use starling_core::identity::Identity;
 use starling_core::node::NodeEvent;
-use starling_core::session::{CloseCause, CloseCode, SessionConfig};
+use starling_core::session::{CloseCause, CloseCode, NodeKeys, SessionConfig};
 use starling_core::wire::{Frame, ProtocolId};
 use starling_core::PeerId;
-use starling_mio::Handle;
 use starling_quic::hello::{self, Side};
-use starling_quic::{client_crypto, NodeCertificate, QuicConfig, QuicNode, QuicStats};
+use starling_quic::{client_crypto, Handle, NodeCertificate, QuicConfig, QuicNode, QuicStats};
 
 const NETWORK: &str = "quic-tests";
 const WAIT: Duration = Duration::from_secs(20);
@@ -39,9 +38,9 @@ impl TestNode {
         bootstrap: Vec<SocketAddr>,
         tune: impl FnOnce(&mut QuicConfig),
     ) -> TestNode {
-        let identity = Identity::from_test_seed(seed);
-        let peer = identity.peer_id();
-        let mut config = QuicConfig::new("127.0.0.1:0".parse().unwrap(), identity, NETWORK);
+        let keys = NodeKeys::from_test_seed(seed);
+        let peer = keys.identity().peer_id();
+        let mut config = QuicConfig::new("127.0.0.1:0".parse().unwrap(), keys, NETWORK);
         config.bootstrap = bootstrap;
         tune(&mut config);
         config.node.protocols = vec![ProtocolId::GOSSIP, ProtocolId::RAFT];

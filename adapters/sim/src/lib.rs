@@ -30,6 +30,7 @@
 
 pub mod linearizability;
 mod network;
+mod node_host;
 mod observer;
 mod queue;
 pub mod scenarios;
@@ -38,6 +39,7 @@ mod simulation;
 mod trace;
 
 pub use network::{Drop, Latency, Network, NetworkConfig, NetworkConfigError};
+pub use node_host::{LinkMessage, NodeHost};
 pub use observer::{Observer, View, Violation};
 pub use simulation::{Factory, SimConfig, SimStats, Simulation};
 pub use trace::TraceHasher;

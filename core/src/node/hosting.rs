@@ -121,9 +121,7 @@ impl Table {
     }
 
     fn slot_of<P: Protocol>(&self) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.as_any().is::<Hosted<P>>())
+        self.slots.iter().position(|s| s.as_any().is::<Hosted<P>>())
     }
 }
 

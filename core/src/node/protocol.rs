@@ -21,8 +21,8 @@ use crate::dht::NodeContact;
 use crate::id::PeerId;
 use crate::machine::Machine;
 use crate::time::Instant;
-use crate::wire::{decode_message, message_to_frame, DecodeError, Frame, Limits, ProtocolId};
 use crate::wire::WireMessage;
+use crate::wire::{decode_message, message_to_frame, DecodeError, Frame, Limits, ProtocolId};
 
 /// How a hosted protocol names peers, and what the node can learn of one from a connection.
 pub trait HostedPeer: Copy + Eq + Debug + Send + 'static {

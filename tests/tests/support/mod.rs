@@ -36,7 +36,7 @@ impl Running {
                 (handle, addr, thread)
             }
             Transport::Quic => {
-                let (node, handle) = QuicNode::bind(QuicConfig::from(config)).unwrap();
+                let (node, handle) = QuicNode::bind(QuicConfig::from(config.runtime)).unwrap();
                 let addr = node.local_addr();
                 let thread = std::thread::spawn(move || node.run(&mut on_event).map(|_| ()));
                 (handle, addr, thread)

@@ -30,7 +30,10 @@ fn joins_through_its_first_dial_after_inbound_peers_filled_the_table() {
     };
     h.node.handle_frame(h.now, 1, message_to_frame(&query));
     h.drain();
-    assert!(h.node.protocol::<Dht<NodeContact>>().is_some_and(|d| !d.table().is_empty()));
+    assert!(h
+        .node
+        .protocol::<Dht<NodeContact>>()
+        .is_some_and(|d| !d.table().is_empty()));
     // Then our own dial of the bootstrap node connects: we must join through it.
     h.node
         .add_address(h.now, addr(2, 4000), Some(peer(2)), true)

@@ -104,10 +104,12 @@ impl Protocol for Toy {
             .push_back(Output::Event(ToyEvent::Connected(peer, direction)));
     }
     fn peer_disconnected(&mut self, _: Instant, peer: PeerId) {
-        self.out.push_back(Output::Event(ToyEvent::Disconnected(peer)));
+        self.out
+            .push_back(Output::Event(ToyEvent::Disconnected(peer)));
     }
     fn peer_unreachable(&mut self, _: Instant, peer: NodeContact) {
-        self.out.push_back(Output::Event(ToyEvent::Unreachable(peer)));
+        self.out
+            .push_back(Output::Event(ToyEvent::Unreachable(peer)));
     }
 }
 
@@ -157,7 +159,8 @@ fn a_hosted_protocol_gets_its_frames_and_answers_through_the_node() {
         }]
     );
     // Garbage is dropped and counted against the protocol, not delivered.
-    h.node.handle_frame(h.now, 1, Frame::new(TOY, 9, Bytes::new()));
+    h.node
+        .handle_frame(h.now, 1, Frame::new(TOY, 9, Bytes::new()));
     assert!(h.drain().is_empty());
     assert_eq!(h.node.stats().protocol_frames_dropped, 1);
     let stats = h.node.hosted()[0];
