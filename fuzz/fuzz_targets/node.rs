@@ -1,7 +1,8 @@
 //! Drives a `Node` with an arbitrary sequence of adapter events and application commands, on
 //! random connection ids and addresses (known or not, repeated, after close), and checks what it
 //! promises: no panic, limits held, at most one connection per peer, connect/disconnect events
-//! alternating per peer, outputs bounded by the work of one input.
+//! alternating per peer, outputs bounded by the work of one input. The node hosts the DHT, gossip
+//! and a failure detector, so arbitrary frames of their ids go through the protocol table.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -10,6 +11,9 @@ use std::num::NonZeroU32;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use starling_core::detector::{DetectorConfig, FailureDetector};
+use starling_core::dht::{Dht, DhtConfig};
+use starling_core::gossip::{Gossip, GossipConfig};
 use starling_core::node::{Node, NodeConfig, NodeEvent, NodeOutput};
 use starling_core::session::{CloseCause, CloseCode};
 use starling_core::time::{Duration, Instant};
@@ -36,6 +40,8 @@ enum Input {
     Frame {
         conn: u8,
         protocol: u8,
+        msg_type: u8,
+        body: Vec<u8>,
     },
     Closed {
         conn: u8,
@@ -79,10 +85,16 @@ fuzz_target!(|inputs: Vec<Input>| {
         handshake_timeout: Duration::from_secs(5),
         max_dial_attempts: NonZeroU32::new(2).unwrap(),
         max_known_addresses: 6,
-        protocols: vec![ProtocolId::GOSSIP],
+        protocols: vec![ProtocolId::RAFT],
         ..NodeConfig::default()
     };
     let mut node = Node::new(config.clone(), peer(0), 7, Instant::ZERO);
+    let dht = Dht::new(DhtConfig::default(), *peer(0).key(), 1, Instant::ZERO).unwrap();
+    node.host(Instant::ZERO, dht).unwrap();
+    let gossip = Gossip::hosted(GossipConfig::default(), peer(0), 2, Instant::ZERO).unwrap();
+    node.host(Instant::ZERO, gossip).unwrap();
+    let detector = FailureDetector::new(DetectorConfig::default(), 3, Instant::ZERO);
+    node.host(Instant::ZERO, detector).unwrap();
     let mut now = Instant::ZERO;
     let mut connected: BTreeMap<PeerId, bool> = BTreeMap::new();
     for input in inputs {
@@ -95,10 +107,15 @@ fuzz_target!(|inputs: Vec<Input>| {
             Input::Established { conn, peer: p } => {
                 node.handle_established(now, u64::from(conn), peer(p), None)
             }
-            Input::Frame { conn, protocol } => node.handle_frame(
+            Input::Frame {
+                conn,
+                protocol,
+                msg_type,
+                body,
+            } => node.handle_frame(
                 now,
                 u64::from(conn),
-                Frame::new(ProtocolId(u16::from(protocol % 6)), 0, vec![1, 2]),
+                Frame::new(ProtocolId(u16::from(protocol % 6)), msg_type, body),
             ),
             Input::Closed { conn, local } => {
                 let cause = if local {
@@ -123,10 +140,10 @@ fuzz_target!(|inputs: Vec<Input>| {
                 let _ = node.add_address(now, addr(a), p.map(peer), persistent);
             }
             Input::Send { peer: p } => {
-                let _ = node.send(now, peer(p), Frame::new(ProtocolId::GOSSIP, 0, vec![3]));
+                let _ = node.send(now, peer(p), Frame::new(ProtocolId::RAFT, 0, vec![3]));
             }
             Input::Broadcast => {
-                node.broadcast(now, &Frame::new(ProtocolId::GOSSIP, 0, vec![4]));
+                node.broadcast(now, &Frame::new(ProtocolId::RAFT, 0, vec![4]));
             }
             Input::Disconnect { peer: p } => node.disconnect(now, peer(p)),
         }
