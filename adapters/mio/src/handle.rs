@@ -178,7 +178,7 @@ pub(crate) enum Wake {
     /// The single reactor waits in `mio::Poll`.
     Mio(Arc<Waker>),
     /// The multi-reactor's node thread waits on its input channel.
-    Channel(SyncSender<crate::multi::NodeInput>),
+    Channel(SyncSender<crate::messages::NodeInput>),
     /// Another runtime's wake-up (see [`Handle::with_waker`]).
     Custom(Arc<dyn Fn() -> io::Result<()> + Send + Sync>),
 }
@@ -197,7 +197,7 @@ impl Wake {
     fn wake(&self) -> io::Result<()> {
         match self {
             Wake::Mio(waker) => waker.wake(),
-            Wake::Channel(tx) => match tx.try_send(crate::multi::NodeInput::Wake) {
+            Wake::Channel(tx) => match tx.try_send(crate::messages::NodeInput::Wake) {
                 // A full channel means the node thread has work queued and will look at commands.
                 Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
                 Err(TrySendError::Disconnected(_)) => Err(io::ErrorKind::BrokenPipe.into()),

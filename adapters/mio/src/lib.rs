@@ -18,21 +18,28 @@
 //! - **Multi-reactor mode** ([`MultiReactor`]): an acceptor thread, N I/O threads owning sockets
 //!   and sessions (handshake, crypto, framing), and the node thread; plaintext frames and
 //!   connection events cross over bounded channels.
+//! - **One connection loop** serves the sockets of the reactor and of each I/O thread alike
+//!   (`conn_set`); only where its frames and connection events go differs.
 //!
 //! [`NodeEvent::Backpressure`]: starling_core::node::NodeEvent::Backpressure
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod clock;
 mod config;
 mod conn;
+mod conn_set;
 mod handle;
 mod io_thread;
+mod messages;
 mod multi;
 mod pool;
 mod reactor;
+mod setup;
 
 pub use config::ReactorConfig;
 pub use handle::{Command, DhtCommand, GossipCommand, Handle, HandleError, RuntimeCommand};
 pub use multi::MultiReactor;
 pub use pool::{BufferPool, PoolStats};
-pub use reactor::{new_node, Reactor, ReactorStats};
+pub use reactor::{Reactor, ReactorStats};
+pub use setup::new_node;

@@ -7,55 +7,18 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration as StdDuration;
 
 use mio::Waker;
-use starling_core::id::PeerId;
 use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
-use starling_core::session::CloseCause;
-use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
+use crate::clock::Clock;
+use crate::conn_set::ConnStats;
 use crate::handle::{Command, Handle, RuntimeCommand, Wake};
-use crate::io_thread::{IoCommand, IoSetup, IoThread};
-use crate::pool::PoolStats;
-use crate::reactor::new_node;
-use crate::{ReactorConfig, ReactorStats};
-
-/// Messages into the node thread.
-pub(crate) enum NodeInput {
-    /// A handle queued a command.
-    Wake,
-    /// The acceptor accepted a connection.
-    Incoming {
-        stream: std::net::TcpStream,
-        addr: SocketAddr,
-    },
-    /// An I/O thread reports.
-    Io(IoEvent),
-}
-
-/// What an I/O thread reports about a connection.
-pub(crate) enum IoEvent {
-    Established {
-        conn: ConnId,
-        peer: PeerId,
-        listen_port: Option<u16>,
-    },
-    Frames {
-        conn: ConnId,
-        frames: Vec<Frame>,
-    },
-    Closed {
-        conn: ConnId,
-        cause: CloseCause,
-        dial_failed: Option<SocketAddr>,
-    },
-    Backpressure {
-        conn: ConnId,
-        paused: bool,
-    },
-}
+use crate::io_thread::IoThread;
+use crate::messages::{IoCommand, IoEvent, NodeInput};
+use crate::reactor::ReactorStats;
+use crate::{setup, ReactorConfig};
 
 /// Bound on messages waiting for the node thread; I/O threads block beyond it, which stops them
 /// reading sockets: backpressure all the way to the peers.
@@ -66,7 +29,7 @@ const IO_COMMAND_QUEUE: usize = 4096;
 struct IoLink {
     tx: SyncSender<IoCommand>,
     waker: Arc<Waker>,
-    thread: JoinHandle<io::Result<PoolStats>>,
+    thread: JoinHandle<io::Result<ConnStats>>,
     /// Frames gathered this turn, sent as one command.
     pending: Vec<(ConnId, Frame)>,
 }
@@ -81,7 +44,7 @@ pub struct MultiReactor {
     acceptor_listener: Option<TcpListener>,
     input_tx: SyncSender<NodeInput>,
     next_conn: ConnId,
-    origin: std::time::Instant,
+    clock: Clock,
     stats: ReactorStats,
     shutting_down: bool,
 }
@@ -93,24 +56,12 @@ impl MultiReactor {
         let local_addr = listener.local_addr()?;
         let (input_tx, inputs) = sync_channel(NODE_INPUT_QUEUE);
         let (handle, commands) = Handle::new(Wake::Channel(input_tx.clone()), config.command_queue);
-        let origin = std::time::Instant::now();
-        let keys = Arc::new(config.keys);
-        let mut session = config.session;
-        session.listen_port.get_or_insert(local_addr.port());
-        let session = Arc::new(session);
+        let clock = Clock::start();
+        let (node, conn_setup) = setup::split(config, local_addr.port(), clock)?;
         let mut io = Vec::new();
         for i in 0..io_threads.max(1) {
-            let setup = IoSetup {
-                session: session.clone(),
-                keys: keys.clone(),
-                high_water: config.high_water,
-                low_water: config.low_water,
-                chunk_size: config.chunk_size,
-                pool_chunks: config.pool_chunks,
-                origin,
-            };
             let (tx, rx) = sync_channel(IO_COMMAND_QUEUE);
-            let (thread, waker) = IoThread::new(setup, rx, input_tx.clone())?;
+            let (thread, waker) = IoThread::new(conn_setup.clone(), rx, input_tx.clone())?;
             let thread = std::thread::Builder::new()
                 .name(format!("starling-io-{i}"))
                 .spawn(move || thread.run())?;
@@ -121,7 +72,6 @@ impl MultiReactor {
                 pending: Vec::new(),
             });
         }
-        let node = new_node(config.node, keys.identity().peer_id(), config.bootstrap)?;
         let reactor = MultiReactor {
             node,
             local_addr,
@@ -131,7 +81,7 @@ impl MultiReactor {
             acceptor_listener: Some(listener),
             input_tx,
             next_conn: 1,
-            origin,
+            clock,
             stats: ReactorStats::default(),
             shutting_down: false,
         };
@@ -141,10 +91,6 @@ impl MultiReactor {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Runs the node thread (this one) until [`Handle::shutdown`]; `on_event` sees every node
@@ -173,11 +119,7 @@ impl MultiReactor {
             if self.shutting_down {
                 break;
             }
-            let now = self.now();
-            let timeout = self
-                .node
-                .poll_timeout()
-                .map(|d| StdDuration::from_nanos(d.as_nanos().saturating_sub(now.as_nanos())));
+            let timeout = self.node.poll_timeout().map(|d| self.clock.until(d));
             let first = match timeout {
                 Some(t) => self.inputs.recv_timeout(t),
                 None => self
@@ -198,23 +140,25 @@ impl MultiReactor {
                 }
             }
             self.commands(&mut on_event);
-            let now = self.now();
+            let now = self.clock.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
             }
         }
-        let mut pool = PoolStats::default();
+        let mut conns = ConnStats::default();
         for link in self.io {
             let _ = link.tx.send(IoCommand::Shutdown);
             let _ = link.waker.wake();
             if let Ok(Ok(stats)) = link.thread.join() {
-                pool.allocations += stats.allocations;
-                pool.hits += stats.hits;
-                pool.misses += stats.misses;
-                pool.dropped += stats.dropped;
+                conns.add(stats);
             }
         }
-        Ok(ReactorStats { pool, ..self.stats })
+        Ok(ReactorStats {
+            send_refused: conns.send_refused,
+            paused: conns.paused,
+            pool: conns.pool,
+            ..self.stats
+        })
     }
 
     fn io_of(&self, conn: ConnId) -> usize {
@@ -222,7 +166,7 @@ impl MultiReactor {
     }
 
     fn input(&mut self, input: NodeInput, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         match input {
             NodeInput::Wake => self.commands(on_event),
             NodeInput::Incoming { stream, addr } => {
@@ -256,8 +200,7 @@ impl MultiReactor {
                 None => self.node.handle_closed(now, conn, cause),
             },
             NodeInput::Io(IoEvent::Backpressure { conn, paused }) => {
-                self.stats.paused += u64::from(paused);
-                self.node.handle_backpressure(now, conn, paused);
+                self.node.handle_backpressure(now, conn, paused)
             }
         }
         self.route(on_event);
@@ -276,7 +219,7 @@ impl MultiReactor {
     }
 
     fn commands(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         loop {
             let command = match self.commands.try_recv() {
                 Ok(command) => command,
@@ -305,7 +248,7 @@ impl MultiReactor {
 
     /// Routes every node output: dials, frames (batched per I/O thread), closes, events.
     fn route(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         while let Some(out) = self.node.poll_output() {
             match out {
                 NodeOutput::Dial { addr, expected } => {
