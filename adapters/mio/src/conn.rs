@@ -1,13 +1,12 @@
 //! One TCP connection: its socket, its session, and its bounded write queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 
 use bytes::{Buf, Bytes};
 use mio::net::TcpStream;
 use smallvec::SmallVec;
-use starling_core::node::ConnId;
 use starling_core::session::Session;
 use starling_core::time::Instant;
 
@@ -221,26 +220,4 @@ impl Conn {
     pub(crate) fn is_failed_dial(&self) -> bool {
         matches!(self.side, Side::Dialled { .. }) && !self.established_reported
     }
-}
-
-/// Connections whose session timer or close linger is due at `now`.
-pub(crate) fn due(conns: &HashMap<ConnId, Conn>, now: Instant) -> (Vec<ConnId>, Vec<ConnId>) {
-    let timers = conns
-        .iter()
-        .filter(|(_, c)| c.session.poll_timeout().is_some_and(|t| t <= now));
-    let lingering = conns
-        .iter()
-        .filter(|(_, c)| c.closing.is_some_and(|t| t <= now));
-    (
-        timers.map(|(id, _)| *id).collect(),
-        lingering.map(|(id, _)| *id).collect(),
-    )
-}
-
-/// The earliest session timer or close linger among `conns`.
-pub(crate) fn next_deadline(conns: &HashMap<ConnId, Conn>) -> Option<Instant> {
-    conns
-        .values()
-        .filter_map(|c| c.closing.or(c.session.poll_timeout()))
-        .min()
 }

@@ -1,176 +1,96 @@
 //! An I/O thread of the multi-reactor: it owns sockets and their sessions (handshake, crypto,
 //! framing) and exchanges only plaintext frames and connection events with the node thread.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use starling_core::id::PeerId;
 use starling_core::node::ConnId;
-use starling_core::session::{
-    CloseCause, CloseCode, NodeKeys, Session, SessionConfig, SessionEvent,
-};
+use starling_core::session::CloseCause;
 use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
-use crate::conn::{self, Conn, ReadOutcome, Side, Water};
-use crate::multi::{IoEvent, NodeInput};
-use crate::pool::{BufferPool, PoolStats};
-use crate::reactor::{os_seed, CLOSE_LINGER};
+use crate::clock::Clock;
+use crate::conn_set::{ConnSet, ConnSetup, ConnStats, Upstream};
+use crate::messages::{IoCommand, IoEvent, NodeInput};
 
+/// The waker's token; the node thread numbers connections from 1.
 const WAKER: Token = Token(0);
-
-/// What the node thread asks of an I/O thread.
-pub(crate) enum IoCommand {
-    /// Take over an accepted connection.
-    Adopt {
-        conn: ConnId,
-        stream: std::net::TcpStream,
-        addr: SocketAddr,
-    },
-    /// Dial `addr` as connection `conn`.
-    Dial {
-        conn: ConnId,
-        addr: SocketAddr,
-        expected: Option<PeerId>,
-    },
-    /// Frames for connections this thread owns, in order.
-    Send(Vec<(ConnId, Frame)>),
-    /// Close a session.
-    Close { conn: ConnId, code: CloseCode },
-    /// Close everything and stop.
-    Shutdown,
-}
-
-/// Everything an I/O thread needs, sent to it at spawn.
-pub(crate) struct IoSetup {
-    pub(crate) session: Arc<SessionConfig>,
-    pub(crate) keys: Arc<NodeKeys>,
-    pub(crate) high_water: usize,
-    pub(crate) low_water: usize,
-    pub(crate) chunk_size: usize,
-    pub(crate) pool_chunks: usize,
-    pub(crate) origin: std::time::Instant,
-}
 
 pub(crate) struct IoThread {
     poll: Poll,
+    clock: Clock,
     commands: Receiver<IoCommand>,
-    to_node: SyncSender<NodeInput>,
-    setup: IoSetup,
-    conns: HashMap<ConnId, Conn>,
-    pool: BufferPool,
-    dirty: Vec<ConnId>,
+    conns: ConnSet,
+    up: ToNodeThread,
     shutting_down: bool,
 }
 
 impl IoThread {
     /// Builds the thread's poller; returns the waker the node thread uses to interrupt it.
     pub(crate) fn new(
-        setup: IoSetup,
+        setup: ConnSetup,
         commands: Receiver<IoCommand>,
         to_node: SyncSender<NodeInput>,
     ) -> io::Result<(IoThread, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let pool = BufferPool::new(setup.chunk_size, setup.pool_chunks);
+        let clock = setup.clock;
+        let conns = ConnSet::new(poll.registry().try_clone()?, setup);
         let thread = IoThread {
             poll,
+            clock,
             commands,
-            to_node,
-            setup,
-            conns: HashMap::new(),
-            pool,
-            dirty: Vec::new(),
+            conns,
+            up: ToNodeThread {
+                tx: to_node,
+                frames: Vec::new(),
+                frames_of: 0,
+            },
             shutting_down: false,
         };
         Ok((thread, waker))
     }
 
-    fn now(&self) -> Instant {
-        Instant::from_nanos(
-            u64::try_from(self.setup.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        )
-    }
-
-    fn tell(&self, event: IoEvent) {
-        // The node thread outlives its I/O threads; if it is gone we are shutting down anyway.
-        let _ = self.to_node.send(NodeInput::Io(event));
-    }
-
-    /// Runs until shut down; returns the pool's counters.
-    pub(crate) fn run(mut self) -> io::Result<PoolStats> {
+    /// Runs until shut down; returns the connections' counters.
+    pub(crate) fn run(mut self) -> io::Result<ConnStats> {
         let mut events = Events::with_capacity(1024);
         loop {
-            self.flush_dirty();
+            self.conns.flush(&mut self.up);
             if self.shutting_down && self.conns.is_empty() {
-                return Ok(self.pool.stats());
+                return Ok(self.conns.stats());
             }
-            let now = self.now();
-            let deadline = conn::next_deadline(&self.conns);
-            let timeout = deadline
-                .map(|d| StdDuration::from_nanos(d.as_nanos().saturating_sub(now.as_nanos())));
+            let timeout = self.conns.next_deadline().map(|d| self.clock.until(d));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            let now = self.now();
+            let now = self.clock.now();
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.commands(now),
-                    Token(t) => {
-                        let id = t as ConnId;
-                        if event.is_writable() {
-                            self.on_writable(id);
-                        }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.on_readable(now, id);
-                        }
-                    }
+                    _ => self.conns.ready(now, event, &mut self.up),
                 }
             }
-            self.timers(now);
+            self.conns.end_turn(now, &mut self.up);
         }
-    }
-
-    fn register(&self, stream: &mut TcpStream, id: ConnId) -> io::Result<()> {
-        stream.set_nodelay(true)?;
-        self.poll.registry().register(
-            stream,
-            Token(id as usize),
-            Interest::READABLE | Interest::WRITABLE,
-        )
     }
 
     fn commands(&mut self, now: Instant) {
         loop {
             match self.commands.try_recv() {
                 Ok(IoCommand::Adopt { conn, stream, addr }) => {
-                    let adopted = stream
-                        .set_nonblocking(true)
-                        .map(|()| TcpStream::from_std(stream));
-                    match adopted.and_then(|mut s| self.register(&mut s, conn).map(|()| s)) {
-                        Ok(stream) => {
-                            let session = Session::responder(
-                                self.setup.session.clone(),
-                                self.setup.keys.clone(),
-                                os_seed(),
-                                now,
-                            );
-                            self.conns
-                                .insert(conn, Conn::new(stream, addr, Side::Accepted, session));
-                        }
-                        Err(_) => self.tell(IoEvent::Closed {
-                            conn,
-                            cause: CloseCause::ConnectionLost,
-                            dial_failed: None,
-                        }),
+                    let adopted = stream.set_nonblocking(true).and_then(|()| {
+                        self.conns
+                            .adopt(now, conn, TcpStream::from_std(stream), addr)
+                    });
+                    if adopted.is_err() {
+                        self.up.closed(now, conn, CloseCause::ConnectionLost, None);
                     }
                 }
                 Ok(IoCommand::Dial {
@@ -178,212 +98,162 @@ impl IoThread {
                     addr,
                     expected,
                 }) => {
-                    match TcpStream::connect(addr)
-                        .and_then(|mut s| self.register(&mut s, conn).map(|()| s))
-                    {
-                        Ok(stream) => {
-                            let session = Session::initiator(
-                                self.setup.session.clone(),
-                                self.setup.keys.clone(),
-                                expected,
-                                os_seed(),
-                                now,
-                            );
-                            self.conns.insert(
-                                conn,
-                                Conn::new(
-                                    stream,
-                                    addr,
-                                    Side::Dialled { connected: false },
-                                    session,
-                                ),
-                            );
-                            self.dirty.push(conn);
-                        }
-                        Err(_) => self.tell(IoEvent::Closed {
-                            conn,
-                            cause: CloseCause::ConnectionLost,
-                            dial_failed: Some(addr),
-                        }),
+                    if self.conns.dial(now, conn, addr, expected).is_err() {
+                        self.up
+                            .closed(now, conn, CloseCause::ConnectionLost, Some(addr));
                     }
                 }
                 Ok(IoCommand::Send(frames)) => {
-                    for (conn, frame) in frames {
-                        if let Some(c) = self.conns.get_mut(&conn) {
-                            // A full session queue drops the frame; backpressure has told the node.
-                            let _ = c.session.send(&frame);
-                            self.dirty.push(conn);
-                        }
+                    for (conn, frame) in &frames {
+                        self.conns.send(*conn, [frame]);
                     }
                 }
-                Ok(IoCommand::Close { conn, code }) => {
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.session.close(code);
-                        c.closing.get_or_insert(now + CLOSE_LINGER);
-                        while c.session.poll_event().is_some() {}
-                        self.dirty.push(conn);
-                    }
-                }
+                Ok(IoCommand::Close { conn, code }) => self.conns.close(now, conn, code),
                 Ok(IoCommand::Shutdown) | Err(TryRecvError::Disconnected) => {
                     self.shutting_down = true;
-                    for (id, c) in self.conns.iter_mut() {
-                        c.session.close(CloseCode::Shutdown);
-                        c.closing.get_or_insert(now + CLOSE_LINGER);
-                        self.dirty.push(*id);
-                    }
+                    self.conns.shutdown(now);
                     return;
                 }
                 Err(TryRecvError::Empty) => return,
             }
         }
     }
+}
 
-    fn on_writable(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
+/// An I/O thread's [`Upstream`]: the channel to the node thread. The frames of one step travel
+/// as one message; any other event first sends the frames gathered before it, keeping the
+/// session's order.
+struct ToNodeThread {
+    tx: SyncSender<NodeInput>,
+    frames: Vec<Frame>,
+    /// The connection `frames` came from.
+    frames_of: ConnId,
+}
+
+impl ToNodeThread {
+    fn tell(&mut self, event: IoEvent) {
+        self.send_frames();
+        // The node thread outlives its I/O threads; if it is gone we are shutting down anyway.
+        // A full channel blocks this thread, which stops it reading sockets: backpressure all
+        // the way to the peers.
+        let _ = self.tx.send(NodeInput::Io(event));
+    }
+
+    fn send_frames(&mut self) {
+        if !self.frames.is_empty() {
+            let frames = std::mem::take(&mut self.frames);
+            let _ = self.tx.send(NodeInput::Io(IoEvent::Frames {
+                conn: self.frames_of,
+                frames,
+            }));
+        }
+    }
+}
+
+impl Upstream for ToNodeThread {
+    fn established(&mut self, _: Instant, conn: ConnId, peer: PeerId, listen_port: Option<u16>) {
+        self.tell(IoEvent::Established {
+            conn,
+            peer,
+            listen_port,
+        });
+    }
+
+    fn frame(&mut self, _: Instant, conn: ConnId, frame: Frame) {
+        if conn != self.frames_of {
+            self.send_frames();
+            self.frames_of = conn;
+        }
+        self.frames.push(frame);
+    }
+
+    fn closed(
+        &mut self,
+        _: Instant,
+        conn: ConnId,
+        cause: CloseCause,
+        dial_failed: Option<SocketAddr>,
+    ) {
+        self.tell(IoEvent::Closed {
+            conn,
+            cause,
+            dial_failed,
+        });
+    }
+
+    fn backpressure(&mut self, _: Instant, conn: ConnId, paused: bool) {
+        self.tell(IoEvent::Backpressure { conn, paused });
+    }
+
+    fn settle(&mut self, _: &mut ConnSet) {
+        self.send_frames();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use starling_core::wire::ProtocolId;
+
+    use super::*;
+
+    /// What reached the node thread, in order: (connection, kind, frames).
+    fn drain(rx: &Receiver<NodeInput>) -> Vec<(ConnId, &'static str, usize)> {
+        rx.try_iter()
+            .map(|input| match input {
+                NodeInput::Io(IoEvent::Frames { conn, frames }) => (conn, "frames", frames.len()),
+                NodeInput::Io(IoEvent::Closed { conn, .. }) => (conn, "closed", 0),
+                NodeInput::Io(IoEvent::Backpressure { conn, .. }) => (conn, "backpressure", 0),
+                NodeInput::Io(IoEvent::Established { conn, .. }) => (conn, "established", 0),
+                NodeInput::Wake | NodeInput::Incoming { .. } => (0, "other", 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frames_travel_together_and_before_what_followed_them() {
+        let (tx, rx) = sync_channel(16);
+        let mut up = ToNodeThread {
+            tx,
+            frames: Vec::new(),
+            frames_of: 0,
         };
-        match conn.finish_connect() {
-            Ok(true) => self.dirty.push(id),
-            Ok(false) => {}
-            Err(_) => self.lost(id),
-        }
-    }
-
-    fn on_readable(&mut self, now: Instant, id: ConnId) {
-        loop {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                return;
-            };
-            let outcome = conn.read(&mut self.pool, now);
-            self.session_events(now, id);
-            match outcome {
-                ReadOutcome::More => {}
-                ReadOutcome::Drained => return,
-                ReadOutcome::Eof | ReadOutcome::Failed(_) => return self.lost(id),
-            }
-        }
-    }
-
-    /// Forwards the session's events; frames of one read travel as one message.
-    fn session_events(&mut self, now: Instant, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
+        let frame = || Frame::new(ProtocolId::GOSSIP, 1, vec![0u8; 8]);
+        let now = Instant::ZERO;
+        up.frame(now, 4, frame());
+        up.frame(now, 4, frame());
+        up.frame(now, 4, frame());
+        up.closed(now, 4, CloseCause::ConnectionLost, None);
+        up.frame(now, 6, frame());
+        up.frame(now, 8, frame());
+        up.backpressure(now, 8, true);
+        up.frame(now, 8, frame());
+        let poll = Poll::new().unwrap();
+        let setup = ConnSetup {
+            session: Arc::new(starling_core::session::SessionConfig::new("t")),
+            keys: Arc::new(starling_core::session::NodeKeys::new(
+                starling_core::identity::Identity::from_test_seed(1),
+                [1; 32],
+            )),
+            high_water: 1 << 20,
+            low_water: 1 << 18,
+            chunk_size: 1 << 10,
+            pool_chunks: 1,
+            clock: Clock::start(),
         };
-        let mut frames = Vec::new();
-        let mut out = Vec::new();
-        while let Some(event) = conn.session.poll_event() {
-            match event {
-                SessionEvent::Frame(frame) => frames.push(frame),
-                SessionEvent::Established {
-                    peer, capabilities, ..
-                } => {
-                    conn.established_reported = true;
-                    out.push(IoEvent::Established {
-                        conn: id,
-                        peer,
-                        listen_port: capabilities.listen_port,
-                    });
-                }
-                SessionEvent::Closed(cause) => {
-                    conn.closing = Some(now + CLOSE_LINGER);
-                    let dial_failed = (matches!(conn.side, Side::Dialled { .. })
-                        && !conn.established_reported)
-                        .then_some(conn.addr);
-                    if !frames.is_empty() {
-                        out.push(IoEvent::Frames {
-                            conn: id,
-                            frames: std::mem::take(&mut frames),
-                        });
-                    }
-                    out.push(IoEvent::Closed {
-                        conn: id,
-                        cause,
-                        dial_failed,
-                    });
-                }
-                SessionEvent::RateExceeded { peer, dropped } => {
-                    tracing::warn!(?peer, dropped, "peer exceeded its rate limit")
-                }
-                _ => {}
-            }
-        }
-        if !frames.is_empty() {
-            // Frames come after Established in the session's order, so push them last.
-            out.push(IoEvent::Frames { conn: id, frames });
-        }
-        self.dirty.push(id);
-        for event in out {
-            self.tell(event);
-        }
-    }
-
-    /// The socket is gone without a close record.
-    fn lost(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get(&id) {
-            if conn.closing.is_none() {
-                let dial_failed = (matches!(conn.side, Side::Dialled { .. })
-                    && !conn.established_reported)
-                    .then_some(conn.addr);
-                self.tell(IoEvent::Closed {
-                    conn: id,
-                    cause: CloseCause::ConnectionLost,
-                    dial_failed,
-                });
-            }
-        }
-        self.retire(id);
-    }
-
-    fn retire(&mut self, id: ConnId) {
-        if let Some(mut conn) = self.conns.remove(&id) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-        }
-    }
-
-    fn timers(&mut self, now: Instant) {
-        let (due, lingering) = conn::due(&self.conns, now);
-        for id in lingering {
-            self.retire(id);
-        }
-        for id in due {
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.session.handle_timeout(now);
-            }
-            self.session_events(now, id);
-        }
-    }
-
-    fn flush_dirty(&mut self) {
-        let now = self.now();
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        for id in dirty.drain(..) {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            match conn.flush(self.setup.high_water, self.setup.low_water) {
-                Err(_) => {
-                    self.lost(id);
-                    continue;
-                }
-                Ok(Water::Steady) => {}
-                Ok(Water::Paused) => self.tell(IoEvent::Backpressure {
-                    conn: id,
-                    paused: true,
-                }),
-                Ok(Water::Resumed) => {
-                    self.tell(IoEvent::Backpressure {
-                        conn: id,
-                        paused: false,
-                    });
-                    self.on_readable(now, id);
-                }
-            }
-            if self.conns.get(&id).is_some_and(Conn::is_done) {
-                self.retire(id);
-            }
-        }
-        self.dirty = dirty;
+        let mut conns = ConnSet::new(poll.registry().try_clone().unwrap(), setup);
+        up.settle(&mut conns);
+        assert_eq!(
+            drain(&rx),
+            vec![
+                (4, "frames", 3),
+                (4, "closed", 0),
+                (6, "frames", 1),
+                (8, "frames", 1),
+                (8, "backpressure", 0),
+                (8, "frames", 1),
+            ]
+        );
     }
 }

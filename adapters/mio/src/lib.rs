@@ -18,17 +18,23 @@
 //! - **Multi-reactor mode** ([`MultiReactor`]): an acceptor thread, N I/O threads owning sockets
 //!   and sessions (handshake, crypto, framing), and the node thread; plaintext frames and
 //!   connection events cross over bounded channels.
+//! - **One connection loop** serves the sockets of the reactor and of each I/O thread alike
+//!   (`conn_set`); only where its frames and connection events go differs.
 //!
 //! [`NodeEvent::Backpressure`]: starling_core::node::NodeEvent::Backpressure
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod clock;
 mod config;
 mod conn;
+mod conn_set;
 mod io_thread;
+mod messages;
 mod multi;
 mod pool;
 mod reactor;
+mod setup;
 
 pub use config::ReactorConfig;
 pub use multi::MultiReactor;

@@ -9,54 +9,18 @@ use std::sync::mpsc::{
 };
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration as StdDuration;
 
 use mio::Waker;
-use starling_core::id::PeerId;
 use starling_core::node::{ConnId, Node, NodeEvent, NodeOutput};
-use starling_core::session::CloseCause;
-use starling_core::time::Instant;
 use starling_core::wire::Frame;
 
-use crate::io_thread::{IoCommand, IoSetup, IoThread};
-use crate::pool::PoolStats;
-use crate::{ReactorConfig, ReactorStats};
-use starling_runtime::{announced_protocols, build_node, Command, Handle, RuntimeCommand};
-
-/// Messages into the node thread.
-pub(crate) enum NodeInput {
-    /// A handle queued a command.
-    Wake,
-    /// The acceptor accepted a connection.
-    Incoming {
-        stream: std::net::TcpStream,
-        addr: SocketAddr,
-    },
-    /// An I/O thread reports.
-    Io(IoEvent),
-}
-
-/// What an I/O thread reports about a connection.
-pub(crate) enum IoEvent {
-    Established {
-        conn: ConnId,
-        peer: PeerId,
-        listen_port: Option<u16>,
-    },
-    Frames {
-        conn: ConnId,
-        frames: Vec<Frame>,
-    },
-    Closed {
-        conn: ConnId,
-        cause: CloseCause,
-        dial_failed: Option<SocketAddr>,
-    },
-    Backpressure {
-        conn: ConnId,
-        paused: bool,
-    },
-}
+use crate::clock::Clock;
+use crate::conn_set::ConnStats;
+use crate::io_thread::IoThread;
+use crate::messages::{IoCommand, IoEvent, NodeInput};
+use crate::reactor::ReactorStats;
+use crate::{setup, ReactorConfig};
+use starling_runtime::{Command, Handle, RuntimeCommand};
 
 /// Bound on messages waiting for the node thread; I/O threads block beyond it, which stops them
 /// reading sockets: backpressure all the way to the peers.
@@ -67,7 +31,7 @@ const IO_COMMAND_QUEUE: usize = 4096;
 struct IoLink {
     tx: SyncSender<IoCommand>,
     waker: Arc<Waker>,
-    thread: JoinHandle<io::Result<PoolStats>>,
+    thread: JoinHandle<io::Result<ConnStats>>,
     /// Frames gathered this turn, sent as one command.
     pending: Vec<(ConnId, Frame)>,
 }
@@ -82,7 +46,7 @@ pub struct MultiReactor {
     acceptor_listener: Option<TcpListener>,
     input_tx: SyncSender<NodeInput>,
     next_conn: ConnId,
-    origin: std::time::Instant,
+    clock: Clock,
     stats: ReactorStats,
     shutting_down: bool,
 }
@@ -102,26 +66,12 @@ impl MultiReactor {
                 Err(TrySendError::Disconnected(_)) => Err(io::ErrorKind::BrokenPipe.into()),
             }
         });
-        let origin = std::time::Instant::now();
-        let node = build_node(&config)?;
-        let keys = Arc::new(config.keys.clone());
-        let mut session = config.session.clone();
-        session.listen_port.get_or_insert(local_addr.port());
-        session.protocols = announced_protocols(&node, true);
-        let session = Arc::new(session);
+        let clock = Clock::start();
+        let (node, conn_setup) = setup::split(config, local_addr.port(), clock)?;
         let mut io = Vec::new();
         for i in 0..io_threads.max(1) {
-            let setup = IoSetup {
-                session: session.clone(),
-                keys: keys.clone(),
-                high_water: config.high_water,
-                low_water: config.low_water,
-                chunk_size: config.chunk_size,
-                pool_chunks: config.pool_chunks,
-                origin,
-            };
             let (tx, rx) = sync_channel(IO_COMMAND_QUEUE);
-            let (thread, waker) = IoThread::new(setup, rx, input_tx.clone())?;
+            let (thread, waker) = IoThread::new(conn_setup.clone(), rx, input_tx.clone())?;
             let thread = std::thread::Builder::new()
                 .name(format!("starling-io-{i}"))
                 .spawn(move || thread.run())?;
@@ -141,7 +91,7 @@ impl MultiReactor {
             acceptor_listener: Some(listener),
             input_tx,
             next_conn: 1,
-            origin,
+            clock,
             stats: ReactorStats::default(),
             shutting_down: false,
         };
@@ -151,10 +101,6 @@ impl MultiReactor {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Runs the node thread (this one) until [`Handle::shutdown`]; `on_event` sees every node
@@ -183,11 +129,7 @@ impl MultiReactor {
             if self.shutting_down {
                 break;
             }
-            let now = self.now();
-            let timeout = self
-                .node
-                .poll_timeout()
-                .map(|d| StdDuration::from_nanos(d.as_nanos().saturating_sub(now.as_nanos())));
+            let timeout = self.node.poll_timeout().map(|d| self.clock.until(d));
             let first = match timeout {
                 Some(t) => self.inputs.recv_timeout(t),
                 None => self
@@ -208,23 +150,25 @@ impl MultiReactor {
                 }
             }
             self.commands(&mut on_event);
-            let now = self.now();
+            let now = self.clock.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
             }
         }
-        let mut pool = PoolStats::default();
+        let mut conns = ConnStats::default();
         for link in self.io {
             let _ = link.tx.send(IoCommand::Shutdown);
             let _ = link.waker.wake();
             if let Ok(Ok(stats)) = link.thread.join() {
-                pool.allocations += stats.allocations;
-                pool.hits += stats.hits;
-                pool.misses += stats.misses;
-                pool.dropped += stats.dropped;
+                conns.add(stats);
             }
         }
-        Ok(ReactorStats { pool, ..self.stats })
+        Ok(ReactorStats {
+            send_refused: conns.send_refused,
+            paused: conns.paused,
+            pool: conns.pool,
+            ..self.stats
+        })
     }
 
     fn io_of(&self, conn: ConnId) -> usize {
@@ -232,7 +176,7 @@ impl MultiReactor {
     }
 
     fn input(&mut self, input: NodeInput, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         match input {
             NodeInput::Wake => self.commands(on_event),
             NodeInput::Incoming { stream, addr } => {
@@ -266,8 +210,7 @@ impl MultiReactor {
                 None => self.node.handle_closed(now, conn, cause),
             },
             NodeInput::Io(IoEvent::Backpressure { conn, paused }) => {
-                self.stats.paused += u64::from(paused);
-                self.node.handle_backpressure(now, conn, paused);
+                self.node.handle_backpressure(now, conn, paused)
             }
         }
         self.route(on_event);
@@ -286,7 +229,7 @@ impl MultiReactor {
     }
 
     fn commands(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         loop {
             let command = match self.commands.try_recv() {
                 Ok(command) => command,
@@ -315,7 +258,7 @@ impl MultiReactor {
 
     /// Routes every node output: dials, frames (batched per I/O thread), closes, events.
     fn route(&mut self, on_event: &mut impl FnMut(&NodeEvent)) {
-        let now = self.now();
+        let now = self.clock.now();
         while let Some(out) = self.node.poll_output() {
             match out {
                 NodeOutput::Dial { addr, expected } => {
