@@ -38,8 +38,7 @@ fn latency_samples_stay_in_range() {
 fn link_latency_is_symmetric_and_stable() {
     let net = Network::new(NetworkConfig::default(), 5);
     assert_eq!(net.link_latency(3, 9), net.link_latency(9, 3));
-    let distinct: std::collections::BTreeSet<_> =
-        (1..50).map(|b| net.link_latency(0, b)).collect();
+    let distinct: std::collections::BTreeSet<_> = (1..50).map(|b| net.link_latency(0, b)).collect();
     assert!(distinct.len() > 40, "links should differ");
 }
 
