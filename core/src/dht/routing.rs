@@ -45,86 +45,20 @@
 //! may be reached. That costs 128 bytes per table however many subnets it holds, where an exact
 //! map would cost ~16 bytes per contact, doubling a simulator table.
 
-use core::fmt;
-
-use rand::Rng;
-use smallvec::SmallVec;
-
 use super::contact::{Contact, Subnet};
 use crate::id::Key;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 
-/// Bucket size, caches and limits of a [`RoutingTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RoutingConfig {
-    /// Contacts per bucket (the paper's k). Default 20.
-    pub k: usize,
-    /// Newcomers remembered per full bucket, promoted when an entry leaves. 0 disables the
-    /// cache. Default 8.
-    pub replacements: usize,
-    /// Contacts of one subnet in one bucket. Default 2.
-    pub max_per_subnet_bucket: usize,
-    /// Contacts of one subnet in the whole table. Default 10.
-    pub max_per_subnet_table: usize,
-    /// Failed requests in a row after which a contact is dropped. Default 3.
-    pub max_failures: u8,
-    /// A bucket's head heard from within this long is not pinged when a newcomer finds the
-    /// bucket full. Default 15 min.
-    pub fresh_for: Duration,
-}
+mod bucket;
+mod closest;
+mod config;
+mod refresh;
+mod subnets;
 
-impl Default for RoutingConfig {
-    fn default() -> Self {
-        RoutingConfig {
-            k: 20,
-            replacements: 8,
-            max_per_subnet_bucket: 2,
-            max_per_subnet_table: 10,
-            max_failures: 3,
-            fresh_for: Duration::from_secs(15 * 60),
-        }
-    }
-}
+use bucket::{secs, Bucket, Meta};
+use subnets::SubnetCounts;
 
-/// Why a [`RoutingConfig`] cannot work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RoutingConfigError {
-    /// `k` is zero: no contact could be kept.
-    ZeroK,
-    /// A subnet limit is zero: every contact with an address would be refused.
-    ZeroSubnetLimit,
-    /// `max_failures` is zero: a contact would be dropped before any request to it failed.
-    ZeroFailures,
-}
-
-impl fmt::Display for RoutingConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RoutingConfigError::ZeroK => "k must be at least 1",
-            RoutingConfigError::ZeroSubnetLimit => "subnet limits must be at least 1",
-            RoutingConfigError::ZeroFailures => "max_failures must be at least 1",
-        })
-    }
-}
-
-impl std::error::Error for RoutingConfigError {}
-
-impl RoutingConfig {
-    /// Checks that the configuration can work.
-    pub fn validate(&self) -> Result<(), RoutingConfigError> {
-        if self.k == 0 {
-            return Err(RoutingConfigError::ZeroK);
-        }
-        if self.max_per_subnet_bucket == 0 || self.max_per_subnet_table == 0 {
-            return Err(RoutingConfigError::ZeroSubnetLimit);
-        }
-        if self.max_failures == 0 {
-            return Err(RoutingConfigError::ZeroFailures);
-        }
-        Ok(())
-    }
-}
+pub use config::{RoutingConfig, RoutingConfigError};
 
 /// What [`RoutingTable::observe`] did with a contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,105 +92,6 @@ pub enum Failure<C> {
     },
     /// The contact is not in the table.
     Unknown,
-}
-
-/// What the table keeps about a held contact besides the contact itself.
-#[derive(Clone, Copy, Debug, Default)]
-struct Meta {
-    /// Failed requests since it was last heard from.
-    failures: u8,
-    /// When it was last heard from, in whole seconds of the caller's clock; 0 if unknown
-    /// (a promoted replacement).
-    seen: u32,
-}
-
-fn secs(t: Instant) -> u32 {
-    u32::try_from(t.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX)
-}
-
-#[derive(Clone, Debug)]
-struct Bucket<C> {
-    /// Contacts held, in the table's slots for this bucket (see [`RoutingTable`]).
-    len: u32,
-    /// Newest last. Empty (and unallocated) until the bucket first fills.
-    replacements: Vec<C>,
-    /// Last insertion, refresh or lookup in this bucket's range.
-    last_touched: Instant,
-    /// The head (least recently seen) has been handed out for a ping-before-evict that has not been reported yet.
-    /// Only the head is ever pinged, and the head changes only by leaving or being refreshed,
-    /// both of which clear this, so a flag is enough.
-    pinging: bool,
-}
-
-impl<C: Contact> Bucket<C> {
-    fn new(now: Instant) -> Self {
-        Bucket {
-            len: 0,
-            replacements: Vec::new(),
-            last_touched: now,
-            pinging: false,
-        }
-    }
-
-    /// Puts `contact` at the newest end of the replacement cache, dropping the oldest if full.
-    fn remember(&mut self, contact: C, cap: usize) {
-        if cap == 0 {
-            return;
-        }
-        self.forget(&contact);
-        if self.replacements.len() >= cap {
-            self.replacements.remove(0);
-        }
-        reserve_capped(&mut self.replacements, cap);
-        self.replacements.push(contact);
-    }
-
-    /// Drops `contact` from the replacement cache, if there.
-    fn forget(&mut self, contact: &C) {
-        if let Some(i) = self.replacements.iter().position(|c| c == contact) {
-            self.replacements.remove(i);
-        }
-    }
-}
-
-/// Makes room for one more element, doubling the capacity but never past `cap`.
-fn reserve_capped<T>(v: &mut Vec<T>, cap: usize) {
-    if v.len() == v.capacity() {
-        let more = v.len().max(2).min(cap.saturating_sub(v.len())).max(1);
-        v.reserve_exact(more);
-    }
-}
-
-/// Counters per subnet hash: each is the number of held contacts whose subnet hashes to it, so
-/// an upper bound on the count of any one of those subnets.
-#[derive(Clone, Debug)]
-struct SubnetCounts([u16; SUBNET_SLOTS]);
-
-const SUBNET_SLOTS: usize = 64;
-
-impl SubnetCounts {
-    fn slot(subnet: Subnet) -> usize {
-        // Fibonacci hashing: the top 6 bits of the product depend on every bit of the subnet.
-        (subnet.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
-    }
-
-    fn upper_bound(&self, subnet: Subnet) -> usize {
-        usize::from(self.0[Self::slot(subnet)])
-    }
-
-    fn add(&mut self, subnet: Subnet) {
-        let n = &mut self.0[Self::slot(subnet)];
-        *n = n.saturating_add(1);
-    }
-
-    fn remove(&mut self, subnet: Subnet) {
-        let n = &mut self.0[Self::slot(subnet)];
-        // A saturated counter stays saturated: it no longer knows the true sum, and only left
-        // alone is it still an upper bound.
-        if *n != u16::MAX {
-            *n = n.saturating_sub(1);
-        }
-    }
 }
 
 /// The contacts a node keeps, by XOR distance from its own key (see the
@@ -499,111 +334,6 @@ impl<C: Contact> RoutingTable<C> {
         }
     }
 
-    /// Fills `out` (cleared first) with up to `count` held contacts nearest to `target`,
-    /// nearest first.
-    ///
-    /// Contacts with failures are included, in their place by distance: the table drops them
-    /// after `max_failures`, a lookup copes with a few silent contacts anyway, and skipping them
-    /// would make the answer depend on transient state the asker cannot see.
-    ///
-    /// Buckets are visited nearest first and the visit stops once `count` contacts are found,
-    /// so only the contacts of the buckets needed have their keys computed and sorted. Why the
-    /// order below is by distance (bits counted from the most significant, as depths are): let
-    /// `x = local ^ target` and `t` its leading zeros. A contact at depth `i` is `local ^ y`
-    /// with `y`'s highest set bit at `i`, at distance `x ^ y` from the target.
-    /// - `i == t`: the top bits cancel, so the distance is below `2^(255 - t)`: nearest of all.
-    /// - `i > t`: the distance keeps `x`'s top bit at `t`, so it lies in
-    ///   `[2^(255 - t), 2^(256 - t))`. Between depths `i < j`, the contacts at `i` flip bit `i`
-    ///   of `x` and those at `j` keep it, so `i` is nearer exactly when that bit of `x` is set.
-    ///   Hence depths whose bit is set, shallow to deep, then those whose bit is clear, deep to
-    ///   shallow.
-    /// - `i < t`: the top bit of the distance is `y`'s, at `i`, so deeper is nearer: `t - 1`
-    ///   down to 0.
-    pub fn closest(&self, target: &Key, count: usize, out: &mut Vec<C>) {
-        out.clear();
-        let x = self.local.distance(target);
-        let t = x.leading_zeros() as usize; // 256 when the target is our own key
-        let n = self.buckets.len();
-        let bit = |i: usize| x.bit(i);
-        let deeper = (t + 1).min(n)..n;
-        let order = (t < n)
-            .then_some(t)
-            .into_iter()
-            .chain(deeper.clone().filter(|&i| bit(i)))
-            .chain(deeper.rev().filter(|&i| !bit(i)))
-            .chain((0..t.min(n)).rev());
-        // One bucket at a time, with distances computed once each: a bucket holds at most k.
-        // Sorted by the top 64 bits of the distance, the full distance breaking ties (keys
-        // sharing 64 bits): 16-byte items for a 4-byte contact instead of 40 to move around.
-        let by_distance = |a: &(u64, C), b: &(u64, C)| {
-            a.0.cmp(&b.0)
-                .then_with(|| a.1.distance_to(target).cmp(&b.1.distance_to(target)))
-        };
-        let mut scratch: SmallVec<[(u64, C); 20]> = SmallVec::new();
-        for d in order {
-            let room = count - out.len();
-            if room == 0 {
-                break;
-            }
-            scratch.clear();
-            scratch.extend(
-                self.held(d)
-                    .iter()
-                    .map(|c| (c.distance_to(target).high_word(), *c)),
-            );
-            if scratch.len() > room {
-                // Only the nearest `room` are wanted: select them, and sort only those.
-                scratch.select_nth_unstable_by(room - 1, by_distance);
-                scratch.truncate(room);
-            }
-            scratch.sort_unstable_by(by_distance);
-            out.extend(scratch.iter().map(|&(_, c)| c));
-        }
-    }
-
-    /// Marks bucket `index` as used at `now` (a lookup for a key in its range ran), so that
-    /// [`stale_buckets`](Self::stale_buckets) leaves it alone. Buckets deeper than the nearest
-    /// contact are not tracked, and touching them does nothing.
-    pub fn touch_bucket(&mut self, now: Instant, index: u8) {
-        if let Some(b) = self.buckets.get_mut(index_depth(index)) {
-            b.last_touched = now;
-        }
-    }
-
-    /// Buckets to refresh (Kademlia §2.3): those not touched for `idle` or longer, from the
-    /// farthest (255) down to the one holding our nearest contact. Nearer buckets are empty in
-    /// any network (if a node were there, it would be our nearest), so looking them up is
-    /// pointless. An idle time of zero yields every bucket in that range, as a join wants.
-    pub fn stale_buckets(&self, now: Instant, idle: Duration) -> impl Iterator<Item = u8> + '_ {
-        let in_range = self
-            .buckets
-            .iter()
-            .rposition(|b| b.len != 0)
-            .map_or(0, |d| d + 1);
-        self.buckets[..in_range]
-            .iter()
-            .enumerate()
-            .filter(move |(_, b)| now.saturating_since(b.last_touched) >= idle)
-            .map(|(d, _)| (255 - d) as u8)
-    }
-
-    /// A uniformly random key in bucket `index`: its distance to our key has its highest set
-    /// bit at `index` (255 = the farthest half).
-    pub fn random_key_in_bucket(&self, index: u8, rng: &mut impl Rng) -> Key {
-        let lz = index_depth(index);
-        // The distance: zeros above the bit, a one at it, random below.
-        let mut distance: [u8; 32] = rng.random();
-        let byte = lz / 8;
-        let top = 0x80u8 >> (lz % 8);
-        distance[..byte].fill(0);
-        distance[byte] = (distance[byte] & (top - 1)) | top;
-        let mut key = *self.local.as_bytes();
-        for (k, d) in key.iter_mut().zip(distance) {
-            *k ^= d;
-        }
-        Key::from_bytes(key)
-    }
-
     /// Bytes this table occupies, inline plus heap, counted by capacity (allocator overhead
     /// not included). For reports of routing state per node.
     pub fn memory_bytes(&self) -> usize {
@@ -622,42 +352,6 @@ impl<C: Contact> RoutingTable<C> {
                 .subnets
                 .as_ref()
                 .map_or(0, |_| size_of::<SubnetCounts>())
-    }
-
-    /// Whether a contact of `subnet` may join bucket depth `d`.
-    fn fits_subnet_limits(&self, subnet: Option<Subnet>, d: usize) -> bool {
-        let Some(subnet) = subnet else {
-            return true;
-        };
-        let per_bucket = self.config.max_per_subnet_bucket;
-        let in_bucket = if d < self.buckets.len() {
-            self.count_subnet(d, subnet, per_bucket)
-        } else {
-            0
-        };
-        if in_bucket >= per_bucket {
-            return false;
-        }
-        let per_table = self.config.max_per_subnet_table;
-        let bound = self.subnets.as_ref().map_or(0, |s| s.upper_bound(subnet));
-        if bound < per_table {
-            return true;
-        }
-        // The counter may include other subnets: count exactly.
-        let in_table: usize = (0..self.buckets.len())
-            .map(|d| self.count_subnet(d, subnet, per_table))
-            .sum();
-        in_table < per_table
-    }
-
-    /// Books a contact of `subnet` just added to a bucket.
-    fn counted(&mut self, subnet: Option<Subnet>) {
-        self.len += 1;
-        if let Some(subnet) = subnet {
-            self.subnets
-                .get_or_insert_with(|| Box::new(SubnetCounts([0; SUBNET_SLOTS])))
-                .add(subnet);
-        }
     }
 
     /// Removes entry `pos` of bucket depth `d`, promotes the newest replacement that fits the

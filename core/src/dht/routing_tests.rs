@@ -1,7 +1,12 @@
+//! Tests of the routing table (`routing.rs` and its child modules).
+
 use std::collections::HashMap;
+
+use rand::Rng;
 
 use super::*;
 use crate::rng::seeded;
+use crate::time::Duration;
 
 /// A test contact: key from the id's hash, subnet `id / 1000` (ids from 1,000,000 have none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

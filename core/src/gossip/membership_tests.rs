@@ -1,6 +1,10 @@
-//! Tests of `membership.rs`.
+//! Tests of `membership.rs` and its child modules.
+
+use rand::Rng;
+
 use super::*;
 use crate::rng::derive_seed;
+use crate::time::Duration;
 
 /// Checks every invariant of one node's views.
 fn check_views(m: &Membership<u32>) {

@@ -1,26 +1,27 @@
-//! The session state machine.
+//! The session state machine: its states and buffers, the public surface, the keep-alive and
+//! closing. The handshake, the receive path and the transmit path are in the child modules.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use super::compress::{compress_into, decompress, CompressError};
 use super::config::SessionConfig;
 use super::error::{CloseCause, CloseCode, SendError};
-use super::hello::{check_payload, encode_payload, refusal_detail, Verified};
-use super::noise::{
-    params, sub_seed, u64_seed, NodeKeys, SeededResolver, MAX_NOISE_MESSAGE, PROLOGUE, TAG_LEN,
-};
-use super::payload::{static_key_binding, Capabilities};
-use super::record::{self, Reassembly, Record, MAX_CHUNK, MAX_RECORD};
-use crate::detector::{DetectorEvent, FailureDetector, HeartbeatMessage};
+use super::event::{SessionEvent, SessionStats};
+use super::hello::refusal_detail;
+use super::noise::{params, sub_seed, u64_seed, NodeKeys, SeededResolver, PROLOGUE};
+use super::record::{self, Reassembly};
+use crate::detector::{DetectorEvent, FailureDetector};
 use crate::id::PeerId;
 use crate::machine::{Machine, Output};
 use crate::rate::TokenBucket;
 use crate::time::{Duration, Instant};
-use crate::wire::varint::MAX_VARINT_LEN_U32;
-use crate::wire::{decode_message, message_to_frame, DecodeError, Frame, ProtocolId};
+use crate::wire::{message_to_frame, Frame};
+
+mod handshake;
+mod receive;
+mod transmit;
 
 /// Which side of the connection this session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,60 +30,6 @@ pub enum Role {
     Initiator,
     /// Accepted the connection.
     Responder,
-}
-
-/// What a session reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionEvent {
-    /// The handshake succeeded: the peer proved `peer`, and speaks our network and version.
-    Established {
-        /// The authenticated peer.
-        peer: PeerId,
-        /// The peer's announced capabilities.
-        capabilities: Capabilities,
-        /// Whether frames may be compressed (both offered it).
-        compression: bool,
-    },
-    /// A frame arrived from the peer (heartbeats are consumed by the session).
-    Frame(Frame),
-    /// The peer exceeded an inbound rate limit; `dropped` frames were discarded since the last
-    /// report. Reported at most once a second; the node may lower the peer's score.
-    RateExceeded {
-        /// The offending peer.
-        peer: PeerId,
-        /// Frames dropped since the last report.
-        dropped: u64,
-    },
-    /// The peer missed heartbeats; its session stays open until it is declared dead.
-    PeerSuspect {
-        /// The silent peer.
-        peer: PeerId,
-    },
-    /// A suspect peer answered again.
-    PeerAlive {
-        /// The peer.
-        peer: PeerId,
-    },
-    /// The session ended; it accepts no more input.
-    Closed(CloseCause),
-}
-
-/// Byte and frame counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Bytes handed to the session by [`Session::handle_bytes`].
-    pub bytes_received: u64,
-    /// Bytes produced for the socket.
-    pub bytes_sent: u64,
-    /// Bytes of the three handshake messages, both directions.
-    pub handshake_bytes: u64,
-    /// Frames delivered to the application.
-    pub frames_received: u64,
-    /// Frames sent.
-    pub frames_sent: u64,
-    /// Inbound frames dropped by the rate limits.
-    pub frames_dropped: u64,
 }
 
 enum State {
@@ -135,10 +82,6 @@ fn message_len(buf: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
-
-/// Most bytes an XX handshake message adds to its payload: an ephemeral key (32), an encrypted
-/// static key (32 + 16) and the payload's tag (16).
-const HANDSHAKE_OVERHEAD: usize = 32 + 48 + TAG_LEN;
 
 impl Session {
     /// A dialling session. `expected` names the peer the dialer wants; any other identity
@@ -372,378 +315,8 @@ impl Session {
         if self.is_established() {
             self.scratch.clear();
             self.scratch
-                .extend_from_slice(&plaintext[..plaintext.len().min(MAX_RECORD)]);
+                .extend_from_slice(&plaintext[..plaintext.len().min(record::MAX_RECORD)]);
             self.encrypt_scratch();
-        }
-    }
-
-    // --- handshake ---
-
-    fn write_handshake(&mut self, payload: &[u8]) {
-        let State::Handshake(hs) = &mut self.state else {
-            return;
-        };
-        let start = self.outbound.len();
-        // An XX message adds at most an ephemeral key, an encrypted static key and a tag.
-        let max = (payload.len() + HANDSHAKE_OVERHEAD).min(MAX_NOISE_MESSAGE);
-        self.outbound.resize(start + LEN_PREFIX + max, 0);
-        match hs.write_message(payload, &mut self.outbound[start + LEN_PREFIX..]) {
-            Ok(n) => {
-                self.outbound.truncate(start + LEN_PREFIX + n);
-                // n <= MAX_NOISE_MESSAGE = u16::MAX.
-                self.outbound[start..start + LEN_PREFIX].copy_from_slice(&(n as u16).to_be_bytes());
-                let written = (LEN_PREFIX + n) as u64;
-                self.stats.bytes_sent += written;
-                self.stats.handshake_bytes += written;
-            }
-            Err(_) => {
-                self.outbound.truncate(start);
-                self.fail(CloseCause::Handshake("cannot write handshake message"));
-            }
-        }
-    }
-
-    fn our_payload(&self) -> Vec<u8> {
-        let identity_key = self.keys.identity().public_key();
-        encode_payload(&self.config, identity_key, *self.keys.signature())
-    }
-
-    fn on_handshake_message(&mut self, now: Instant, message: &[u8]) {
-        let State::Handshake(hs) = &mut self.state else {
-            return;
-        };
-        self.stats.handshake_bytes += (LEN_PREFIX + message.len()) as u64;
-        // The payload is never longer than the message carrying it.
-        self.scratch.resize(message.len(), 0);
-        let n = match hs.read_message(message, &mut self.scratch) {
-            Ok(n) => n,
-            Err(snow::Error::Decrypt) => return self.fail(CloseCause::BadMac),
-            Err(_) => return self.fail(CloseCause::Handshake("malformed handshake message")),
-        };
-        let remote_static = hs
-            .get_remote_static()
-            .and_then(|k| <[u8; 32]>::try_from(k).ok());
-        match (self.role, remote_static) {
-            // Message 1 read: answer with message 2 (<- e, ee, s, es) and our payload.
-            (Role::Responder, None) => {
-                let payload = self.our_payload();
-                self.write_handshake(&payload);
-            }
-            // Message 2 read: check the responder, then send message 3 (-> s, se) regardless,
-            // so that it can read our refusal if we refuse.
-            (Role::Initiator, Some(rs)) => {
-                let verdict = self.verify(n, &rs);
-                let payload = self.our_payload();
-                self.write_handshake(&payload);
-                self.finish_handshake(now, verdict);
-            }
-            // Message 3 read: check the initiator.
-            (Role::Responder, Some(rs)) => {
-                let verdict = self.verify(n, &rs);
-                self.finish_handshake(now, verdict);
-            }
-            (Role::Initiator, None) => {
-                self.fail(CloseCause::Handshake("responder sent no static key"))
-            }
-        }
-    }
-
-    /// Checks the peer's payload (the first `len` bytes of scratch) against its Noise static key.
-    fn verify(&self, len: usize, remote_static: &[u8; 32]) -> Result<Verified, CloseCause> {
-        let binding = static_key_binding(remote_static);
-        check_payload(&self.config, &self.scratch[..len], &binding, self.expected)
-    }
-
-    fn finish_handshake(&mut self, now: Instant, verdict: Result<Verified, CloseCause>) {
-        let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Closed) else {
-            return;
-        };
-        match hs.into_transport_mode() {
-            Ok(transport) => self.state = State::Established(Box::new(transport)),
-            Err(_) => return self.fail(CloseCause::Handshake("handshake incomplete")),
-        }
-        match verdict {
-            Ok(v) => {
-                self.peer = Some(v.peer);
-                self.compression = self.config.compression && v.capabilities.compression;
-                self.peer_max_frame = v.capabilities.max_frame_len;
-                // One peer is always within max_peers (validated ≥ 1).
-                let _ = self.keepalive.monitor(now, ());
-                self.events.push_back(SessionEvent::Established {
-                    peer: v.peer,
-                    capabilities: v.capabilities,
-                    compression: self.compression,
-                });
-            }
-            Err(cause) => {
-                let detail = refusal_detail(&cause);
-                self.close_with(cause, &detail);
-            }
-        }
-    }
-
-    // --- transport ---
-
-    fn on_message(&mut self, now: Instant, message: &[u8]) {
-        match self.state {
-            State::Handshake(_) => self.on_handshake_message(now, message),
-            State::Established(_) => self.on_transport_message(now, message),
-            State::Closed => {}
-        }
-    }
-
-    fn on_transport_message(&mut self, now: Instant, message: &[u8]) {
-        let State::Established(transport) = &mut self.state else {
-            return;
-        };
-        // Sized to the message, not to the largest possible one: a session with small frames
-        // keeps small buffers, which matters with thousands of sessions per process.
-        self.scratch.resize(message.len().min(MAX_RECORD), 0);
-        let n = match transport.read_message(message, &mut self.scratch) {
-            Ok(n) => n,
-            // Corrupted, forged or replayed: nothing more from this stream can be trusted.
-            Err(_) => return self.fail(CloseCause::BadMac),
-        };
-        self.keepalive.heard_from(now, ());
-        let scratch = std::mem::take(&mut self.scratch);
-        match record::parse(&scratch[..n]) {
-            Ok(Record::Frame {
-                data,
-                last,
-                compressed,
-            }) => {
-                // The encoded frame adds at most a length varint to the frame limit; an LZ4 block
-                // of it is smaller (compression is only used when it shrinks) plus its own header.
-                let max = self.config.limits.max_frame_len as usize + 2 * MAX_VARINT_LEN_U32;
-                match self.reassembly.push(data, last, max) {
-                    Ok(Some(bytes)) => self.on_frame_bytes(now, bytes, compressed),
-                    Ok(None) => {}
-                    Err(record::TooLarge(len)) => self.fail(CloseCause::OversizeFrame {
-                        len,
-                        max: self.config.limits.max_frame_len,
-                    }),
-                }
-            }
-            Ok(Record::Batch { data }) if self.reassembly.is_empty() => {
-                // One copy out of the decrypt buffer; the frames are then sliced from it.
-                let mut frames = Bytes::copy_from_slice(data);
-                while !frames.is_empty() && !self.is_closed() {
-                    match Frame::decode(&mut frames, &self.config.limits) {
-                        Ok(frame) => self.on_frame(now, frame),
-                        Err(e) => self.fail_decode(e),
-                    }
-                }
-            }
-            Ok(Record::Batch { .. }) => {
-                self.fail(CloseCause::Malformed(DecodeError::InvalidValue {
-                    field: "batch inside a split frame",
-                }))
-            }
-            Ok(Record::Close { code, detail }) => self.closed(CloseCause::Peer { code, detail }),
-            Err(e) => self.fail(CloseCause::Malformed(e)),
-        }
-        self.scratch = scratch;
-    }
-
-    fn on_frame_bytes(&mut self, now: Instant, bytes: Bytes, compressed: bool) {
-        let limits = self.config.limits;
-        let mut bytes = if compressed {
-            match decompress(&bytes, limits.max_frame_len as usize + MAX_VARINT_LEN_U32) {
-                Ok(b) => b,
-                Err(CompressError::TooLarge { declared, .. }) => {
-                    let len = usize::try_from(declared).unwrap_or(usize::MAX);
-                    return self.fail(CloseCause::OversizeFrame {
-                        len,
-                        max: limits.max_frame_len,
-                    });
-                }
-                Err(_) => return self.fail(CloseCause::BadCompression),
-            }
-        } else {
-            bytes
-        };
-        match Frame::decode(&mut bytes, &limits) {
-            Ok(frame) if bytes.is_empty() => self.on_frame(now, frame),
-            Ok(_) => self.fail(CloseCause::Malformed(DecodeError::TrailingBytes {
-                count: bytes.len(),
-            })),
-            Err(e) => self.fail_decode(e),
-        }
-    }
-
-    fn fail_decode(&mut self, e: DecodeError) {
-        match e {
-            DecodeError::FrameTooLarge { len, max } => {
-                let len = usize::try_from(len).unwrap_or(usize::MAX);
-                self.fail(CloseCause::OversizeFrame { len, max })
-            }
-            e => self.fail(CloseCause::Malformed(e)),
-        }
-    }
-
-    /// A whole frame arrived: rate-limit it, then keep it (heartbeats) or deliver it.
-    fn on_frame(&mut self, now: Instant, frame: Frame) {
-        let limits = self.config.limits;
-        if !self.admit(now, &frame) {
-            return;
-        }
-        if frame.protocol == ProtocolId::HEARTBEAT {
-            match decode_message::<HeartbeatMessage>(frame, &limits) {
-                Ok(msg) => self.keepalive.handle_message(now, (), msg),
-                Err(e) => self.fail(CloseCause::Malformed(e)),
-            }
-        } else {
-            self.stats.frames_received += 1;
-            self.events.push_back(SessionEvent::Frame(frame));
-        }
-    }
-
-    /// Applies the inbound rate limits; a refused frame is dropped and, at most once a second,
-    /// reported.
-    fn admit(&mut self, now: Instant, frame: &Frame) -> bool {
-        let len = frame.body.len() as u64;
-        // Take from the byte bucket only if the frame bucket allows, so a refusal costs nothing.
-        if self.frame_bucket.try_take(now, 1) && self.byte_bucket.try_take(now, len) {
-            return true;
-        }
-        self.stats.frames_dropped += 1;
-        self.unreported_drops += 1;
-        let due = self
-            .last_rate_report
-            .is_none_or(|t| now >= t + Duration::from_secs(1));
-        if let (true, Some(peer)) = (due, self.peer) {
-            self.events.push_back(SessionEvent::RateExceeded {
-                peer,
-                dropped: self.unreported_drops,
-            });
-            self.unreported_drops = 0;
-            self.last_rate_report = Some(now);
-        }
-        false
-    }
-
-    fn encrypt_frame(&mut self, frame: &Frame) {
-        self.stats.frames_sent += 1;
-        let mut header = [0u8; 2 * MAX_VARINT_LEN_U32 + 1];
-        let header_len = {
-            let mut h = &mut header[..];
-            let before = h.remaining_mut();
-            frame.encode_header(&mut h);
-            before - h.remaining_mut()
-        };
-        let encoded_len = header_len + frame.body.len();
-        let compress = self.compression && encoded_len >= self.config.compress_threshold;
-        if !compress && encoded_len < MAX_RECORD {
-            // Small frames share a batch record: one AEAD operation and tag for many frames.
-            if self.batch.len() + encoded_len > MAX_RECORD {
-                self.flush_batch();
-            }
-            if self.batch.is_empty() {
-                self.batch.push(record::BATCH);
-            }
-            self.batch.extend_from_slice(&header[..header_len]);
-            self.batch.extend_from_slice(&frame.body);
-            return;
-        }
-        // Everything else goes in records of its own, after what is already batched.
-        self.flush_batch();
-        if compress {
-            let mut plain = BytesMut::with_capacity(encoded_len);
-            plain.extend_from_slice(&header[..header_len]);
-            plain.extend_from_slice(&frame.body);
-            let mut packed = BytesMut::new();
-            compress_into(&plain, &mut packed);
-            if packed.len() < plain.len() {
-                return self.write_chunks(&[&packed], true);
-            }
-        }
-        self.write_chunks(&[&header[..header_len], &frame.body], false);
-    }
-
-    /// Splits the concatenation of `parts` into records and encrypts each.
-    fn write_chunks(&mut self, parts: &[&[u8]], compressed: bool) {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut sent = 0;
-        let (mut part, mut offset) = (0, 0);
-        loop {
-            let chunk = (total - sent).min(MAX_CHUNK);
-            let last = sent + chunk == total;
-            // Stage the record where snow's copy of it into `outbound` runs at full speed.
-            let from = self.staging_offset(1 + chunk);
-            self.scratch.clear();
-            self.scratch.resize(from, 0);
-            self.scratch.push(record::frame_header(last, compressed));
-            let mut need = chunk;
-            while need > 0 {
-                let take = (parts[part].len() - offset).min(need);
-                self.scratch
-                    .extend_from_slice(&parts[part][offset..offset + take]);
-                need -= take;
-                offset += take;
-                if offset == parts[part].len() {
-                    part += 1;
-                    offset = 0;
-                }
-            }
-            self.encrypt_scratch_from(from);
-            sent += chunk;
-            if last {
-                break;
-            }
-        }
-    }
-
-    /// Where in `scratch` to stage a record of `len` bytes: snow copies the plaintext into the
-    /// message buffer before encrypting it in place, and on x86 that copy runs ~15x slower when
-    /// its destination is 1 to 15 bytes ahead of its source modulo 4 KiB (4K aliasing). The
-    /// destination (after the length prefix in `outbound`) is reserved first so its address is
-    /// known, and the record is staged at the same address modulo 16.
-    fn staging_offset(&mut self, len: usize) -> usize {
-        self.outbound.reserve(LEN_PREFIX + len + TAG_LEN);
-        self.scratch.reserve(len + 16);
-        let dst = self.outbound.as_ptr() as usize + self.outbound.len() + LEN_PREFIX;
-        dst.wrapping_sub(self.scratch.as_ptr() as usize) % 16
-    }
-
-    /// Encrypts the open batch record, if any.
-    fn flush_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        std::mem::swap(&mut self.batch, &mut self.scratch);
-        self.encrypt_scratch();
-        std::mem::swap(&mut self.batch, &mut self.scratch);
-        self.batch.clear();
-    }
-
-    /// Encrypts the record in `scratch` into the outbound buffer.
-    fn encrypt_scratch(&mut self) {
-        self.encrypt_scratch_from(0)
-    }
-
-    /// Encrypts the record in `scratch[from..]` into the outbound buffer.
-    fn encrypt_scratch_from(&mut self, from: usize) {
-        let State::Established(transport) = &mut self.state else {
-            return;
-        };
-        let start = self.outbound.len();
-        let max = self.scratch.len() - from + TAG_LEN;
-        self.outbound.resize(start + LEN_PREFIX + max, 0);
-        match transport.write_message(
-            &self.scratch[from..],
-            &mut self.outbound[start + LEN_PREFIX..],
-        ) {
-            Ok(n) => {
-                self.outbound.truncate(start + LEN_PREFIX + n);
-                // Records are at most MAX_RECORD, so n <= u16::MAX.
-                self.outbound[start..start + LEN_PREFIX].copy_from_slice(&(n as u16).to_be_bytes());
-                self.stats.bytes_sent += (LEN_PREFIX + n) as u64;
-            }
-            Err(_) => {
-                // Only nonce exhaustion (2^64 messages) gets here.
-                self.outbound.truncate(start);
-                self.fail(CloseCause::Handshake("transport nonce exhausted"));
-            }
         }
     }
 

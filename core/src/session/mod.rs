@@ -54,6 +54,7 @@
 mod compress;
 mod config;
 mod error;
+mod event;
 pub mod hello;
 mod machine;
 mod noise;
@@ -65,6 +66,7 @@ mod tests;
 pub use compress::{compress_into, decompress, CompressError};
 pub use config::{RateLimits, SessionConfig, SessionConfigError, PROTOCOL_VERSION};
 pub use error::{CloseCause, CloseCode, SendError};
-pub use machine::{Role, Session, SessionEvent, SessionStats};
+pub use event::{SessionEvent, SessionStats};
+pub use machine::{Role, Session};
 pub use noise::NodeKeys;
 pub use payload::{Capabilities, NetworkId};
