@@ -7,9 +7,10 @@
 //! or the deterministic simulator, and any run can be replayed from its seed.
 //!
 //! ## What it holds
-//! - [`time`], [`id`], [`identity`]: nanosecond time, 256-bit keys and XOR distance, ed25519
-//!   node identities.
-//! - [`wire`]: the frame format, bounded decoding helpers and limits.
+//! - [`time`], [`id`], [`identity`], [`contact`]: nanosecond time, 256-bit keys and XOR
+//!   distance, ed25519 node identities, and the identity-plus-address a node is reached at.
+//! - [`wire`]: the frame format, bounded decoding helpers and limits, and the one way every
+//!   protocol writes the peers it names.
 //! - [`machine`]: the input/output shape every protocol shares.
 //! - [`detector`]: the heartbeat failure detector.
 //!
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod contact;
 pub mod detector;
 pub mod dht;
 pub mod gossip;
@@ -36,6 +38,7 @@ pub mod session;
 pub mod time;
 pub mod wire;
 
+pub use contact::NodeContact;
 pub use id::{Distance, Key, PeerId};
 pub use identity::Identity;
 pub use machine::{Machine, Output};

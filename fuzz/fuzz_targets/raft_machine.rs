@@ -1,25 +1,29 @@
 //! Drives server 1 of a three-voter Raft group ({1, 2, 3}) with an arbitrary mix of inputs:
-//! messages from peers 2, 3 and 4 (4 is not a member) decoded by the codec from arbitrary bytes,
-//! timeouts as time advances, acknowledgements of its persist batches, proposals, membership
-//! changes, reads, transfers and compactions. Checks that it never panics, never sends to
-//! itself, and that everything it sends passes through the codec unchanged under its own
-//! limits (so no honest message is one its peers would refuse).
+//! messages from peers 2, 3 and 4 (4 is not a member) decoded by the codec from arbitrary bytes
+//! (a message type and a body), timeouts as time advances, acknowledgements of its persist
+//! batches, proposals, membership changes, reads, transfers and compactions. Checks that it
+//! never panics, never sends to itself, and that everything it sends passes through the codec
+//! unchanged and stays within its own configured sizes (so no honest message is one its peers
+//! would refuse).
 #![no_main]
 
 use arbitrary::Arbitrary;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use starling_core::machine::{Machine, Output};
-use starling_core::raft::codec::{decode, encode, DecodeLimits};
-use starling_core::raft::{ConfChange, Membership, Raft, RaftConfig, RaftEvent};
+use starling_core::raft::{
+    ConfChange, EntryKind, Membership, Raft, RaftConfig, RaftEvent, RaftMessage,
+};
 use starling_core::time::{Duration, Instant};
+use starling_core::wire::{decode_message, encode_message, Frame, FrameDecoder, Limits, ProtocolId};
 
 const ME: u64 = 1;
 
 #[derive(Arbitrary, Debug)]
 enum Input {
-    /// Bytes from peer 2, 3 or 4, decoded by the codec; dropped if they do not decode.
-    Message { from: u8, bytes: Vec<u8> },
+    /// A frame of `msg_type` and `body` from peer 2, 3 or 4, decoded by the codec; dropped if
+    /// it does not decode.
+    Message { from: u8, msg_type: u8, body: Vec<u8> },
     /// Time jumps to the next deadline, which fires.
     Timeout,
     /// Time advances by this many milliseconds, then the timeout handler runs (early or late).
@@ -47,6 +51,22 @@ struct Run {
     inputs: Vec<Input>,
 }
 
+/// Whether `msg` is within the sizes `config` allows, which a receiver with the same
+/// configuration checks on arrival.
+fn fits(config: &RaftConfig, msg: &RaftMessage<u64>) -> bool {
+    match msg {
+        RaftMessage::Append { entries, .. } => {
+            entries.len() <= config.max_entries_per_append
+                && entries.iter().all(|e| match &e.kind {
+                    EntryKind::Command(c) => c.len() <= config.max_command_len,
+                    _ => true,
+                })
+        }
+        RaftMessage::Snapshot { data, .. } => data.len() <= config.snapshot_chunk_len,
+        _ => true,
+    }
+}
+
 fuzz_target!(|run: Run| {
     let config = RaftConfig {
         max_entries_per_append: usize::from(run.max_entries % 8) + 1,
@@ -57,7 +77,7 @@ fuzz_target!(|run: Run| {
         max_pending_reads: 16,
         ..RaftConfig::default()
     };
-    let limits = DecodeLimits::from_config(&config);
+    let limits = Limits::DEFAULT;
     let mut now = Instant::ZERO;
     let Ok(mut raft) = Raft::<u64>::new(config, ME, Membership::new([1, 2, 3]), run.seed, now)
     else {
@@ -66,8 +86,13 @@ fuzz_target!(|run: Run| {
     let mut batches: Vec<u64> = Vec::new();
     for input in run.inputs.into_iter().take(400) {
         match input {
-            Input::Message { from, bytes } => {
-                if let Ok(msg) = decode::<u64>(Bytes::from(bytes), &limits) {
+            Input::Message {
+                from,
+                msg_type,
+                body,
+            } => {
+                let frame = Frame::new(ProtocolId::RAFT, msg_type, body);
+                if let Ok(msg) = decode_message::<RaftMessage<u64>>(frame, &limits) {
                     raft.handle_message(now, 2 + u64::from(from % 3), msg);
                 }
             }
@@ -117,10 +142,18 @@ fuzz_target!(|run: Run| {
             match out {
                 Output::Send { to, msg } => {
                     assert_ne!(to, ME, "sent {msg:?} to itself");
+                    assert!(
+                        fits(&config, &msg),
+                        "an outgoing message exceeds the configuration"
+                    );
                     let mut wire = BytesMut::new();
-                    encode(&msg, &mut wire);
+                    encode_message(&msg, &mut wire);
+                    let frame = FrameDecoder::new(limits).decode(&mut wire);
+                    let Ok(Some(frame)) = frame else {
+                        panic!("an outgoing message is not one frame: {frame:?}");
+                    };
                     assert_eq!(
-                        decode::<u64>(wire.freeze(), &limits).as_ref(),
+                        decode_message::<RaftMessage<u64>>(frame, &limits).as_ref(),
                         Ok(&msg),
                         "an outgoing message does not survive the codec"
                     );

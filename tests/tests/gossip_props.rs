@@ -7,16 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use starling_core::dht::message::MAX_WIRE_CONTACTS;
-use starling_core::dht::NodeContact;
 use starling_core::gossip::{
     Announcement, BucketDigest, GossipMessage, MessageId, Payload, TopicId,
 };
 use starling_core::id::PeerId;
 use starling_core::wire::{
     decode_message, encode_message, message_to_frame, DecodeError, Frame, FrameDecoder, Limits,
-    ProtocolId, WireMessage,
+    ProtocolId, WireMessage, MAX_WIRE_CONTACTS,
 };
+use starling_core::NodeContact;
 
 type Msg = GossipMessage<NodeContact>;
 

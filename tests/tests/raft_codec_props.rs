@@ -1,20 +1,24 @@
-//! Property tests for Raft's codec: every message, entry and hard state round-trips (with the
-//! length the encoder announces), and decoding arbitrary or corrupted bytes never panics,
-//! respects the limits, and yields only values that re-encode to exactly the bytes they came
-//! from.
+//! Property tests for Raft's encodings: every message round-trips through a frame (as a
+//! [`WireMessage`], with the body length it announces), every entry and hard state through the
+//! durable encoding, and decoding arbitrary or corrupted bytes never panics, respects the wire
+//! limits, and yields only values that re-encode to exactly the bytes they came from.
 
 use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use starling_core::id::PeerId;
-use starling_core::raft::codec::{
-    decode, decode_entry, decode_hard_state, decode_slice, encode, encode_entry, encode_hard_state,
-    encoded_len, entry_encoded_len, hard_state_encoded_len, DecodeLimits, PeerCodec,
+use starling_core::raft::durable::{
+    decode_entry, decode_hard_state, encode_entry, encode_hard_state, entry_encoded_len,
+    hard_state_encoded_len,
 };
 use starling_core::raft::membership::MAX_MEMBERS;
 use starling_core::raft::{
     ConfChange, ConflictHint, Entry, EntryKind, HardState, Membership, RaftMessage,
+};
+use starling_core::wire::{
+    decode_message, encode_message, message_to_frame, Frame, FrameDecoder, Limits, ProtocolId,
+    WireMessage, WirePeer,
 };
 
 type Msg = RaftMessage<u64>;
@@ -156,48 +160,50 @@ fn message() -> impl Strategy<Value = Msg> {
     ]
 }
 
-fn encode_msg<P: PeerCodec + Ord>(msg: &RaftMessage<P>) -> Bytes {
-    let mut out = BytesMut::new();
-    encode(msg, &mut out);
-    out.freeze()
+fn encode_msg<P: WirePeer + Ord>(msg: &RaftMessage<P>) -> Frame {
+    message_to_frame(msg)
 }
 
 /// Small limits, so arbitrary bytes run into them.
-fn small_limits() -> DecodeLimits {
-    DecodeLimits {
-        max_entries: 4,
-        max_command_len: 16,
-        max_chunk_len: 32,
+fn small_limits() -> Limits {
+    Limits {
+        max_frame_len: 1 << 10,
+        max_list_len: 4,
+        max_bytes_len: 16,
     }
 }
 
-fn check_membership(m: &Membership<u64>) -> Result<(), TestCaseError> {
+fn check_membership(m: &Membership<u64>, limits: &Limits) -> Result<(), TestCaseError> {
     prop_assert!(m.voters.len() + m.learners.len() <= MAX_MEMBERS);
+    prop_assert!(m.voters.len() <= limits.max_list_len as usize);
+    prop_assert!(m.learners.len() <= limits.max_list_len as usize);
     prop_assert!(m.voters.is_disjoint(&m.learners));
     Ok(())
 }
 
-fn check_entry(e: &Entry<u64>, limits: &DecodeLimits) -> Result<(), TestCaseError> {
+fn check_entry(e: &Entry<u64>, limits: &Limits) -> Result<(), TestCaseError> {
     match &e.kind {
-        EntryKind::Command(c) => prop_assert!(c.len() <= limits.max_command_len),
-        EntryKind::Config { membership, .. } => check_membership(membership)?,
+        EntryKind::Command(c) => prop_assert!(c.len() <= limits.max_bytes_len as usize),
+        EntryKind::Config { membership, .. } => check_membership(membership, limits)?,
         EntryKind::Noop => {}
     }
     Ok(())
 }
 
-/// Decodes `input` as a message under `limits`; whatever decodes must respect them and
-/// re-encode to exactly `input`. Entries and hard states are held to the same rules.
-fn check_decode(input: &[u8], limits: &DecodeLimits) -> Result<(), TestCaseError> {
-    let bytes = Bytes::copy_from_slice(input);
-    if let Ok(msg) = decode::<u64>(bytes.clone(), limits) {
+/// Decodes `body` as a message of type `msg_type` under `limits`; whatever decodes must respect
+/// them and re-encode to exactly that type and body. The same bytes decoded as a stored entry
+/// or hard state are held to the same rules.
+fn check_decode(msg_type: u8, body: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+    let bytes = Bytes::copy_from_slice(body);
+    let frame = Frame::new(ProtocolId::RAFT, msg_type, bytes.clone());
+    if let Ok(msg) = decode_message::<RaftMessage<u64>>(frame.clone(), limits) {
         match &msg {
             RaftMessage::Append {
                 prev_index,
                 entries,
                 ..
             } => {
-                prop_assert!(entries.len() <= limits.max_entries);
+                prop_assert!(entries.len() <= limits.max_list_len as usize);
                 for (i, e) in entries.iter().enumerate() {
                     prop_assert_eq!(e.index, prev_index + 1 + i as u64);
                     check_entry(e, limits)?;
@@ -206,13 +212,13 @@ fn check_decode(input: &[u8], limits: &DecodeLimits) -> Result<(), TestCaseError
             RaftMessage::Snapshot {
                 membership, data, ..
             } => {
-                prop_assert!(data.len() <= limits.max_chunk_len);
-                check_membership(membership)?;
+                prop_assert!(data.len() <= limits.max_bytes_len as usize);
+                check_membership(membership, limits)?;
             }
             _ => {}
         }
-        prop_assert_eq!(encoded_len(&msg), input.len());
-        prop_assert_eq!(encode_msg(&msg), bytes.clone());
+        prop_assert_eq!(msg.body_len(), body.len());
+        prop_assert_eq!(encode_msg(&msg), frame);
     }
     if let Ok(e) = decode_entry::<u64>(bytes.clone(), limits) {
         check_entry(&e, limits)?;
@@ -231,10 +237,27 @@ fn check_decode(input: &[u8], limits: &DecodeLimits) -> Result<(), TestCaseError
 proptest! {
     #[test]
     fn messages_round_trip(msg in message()) {
-        let bytes = encode_msg(&msg);
-        prop_assert_eq!(bytes.len(), encoded_len(&msg));
-        prop_assert_eq!(decode_slice::<u64>(&bytes, &DecodeLimits::default()), Ok(msg.clone()));
-        prop_assert_eq!(decode(bytes, &DecodeLimits::default()), Ok(msg));
+        let frame = encode_msg(&msg);
+        prop_assert_eq!(frame.protocol, ProtocolId::RAFT);
+        prop_assert_eq!(frame.body.len(), msg.body_len());
+        prop_assert_eq!(decode_message(frame, &Limits::DEFAULT), Ok(msg));
+    }
+
+    /// Messages written back to back with `encode_message` and cut into frames by the streaming
+    /// decoder come back in order.
+    #[test]
+    fn message_streams_round_trip(msgs in prop::collection::vec(message(), 1..6)) {
+        let mut wire = BytesMut::new();
+        for msg in &msgs {
+            encode_message(msg, &mut wire);
+        }
+        let mut decoder = FrameDecoder::new(Limits::DEFAULT);
+        let mut back = Vec::new();
+        while let Some(frame) = decoder.decode(&mut wire).unwrap() {
+            back.push(decode_message::<RaftMessage<u64>>(frame, &Limits::DEFAULT).unwrap());
+        }
+        prop_assert!(wire.is_empty());
+        prop_assert_eq!(back, msgs);
     }
 
     #[test]
@@ -242,7 +265,7 @@ proptest! {
         let mut out = BytesMut::new();
         encode_entry(&e, &mut out);
         prop_assert_eq!(out.len(), entry_encoded_len(&e));
-        prop_assert_eq!(decode_entry(out.freeze(), &DecodeLimits::default()), Ok(e));
+        prop_assert_eq!(decode_entry(out.freeze(), &Limits::DEFAULT), Ok(e));
     }
 
     #[test]
@@ -278,12 +301,12 @@ proptest! {
             entries: vec![e.clone()],
             commit: 6,
         };
-        let bytes = encode_msg(&msg);
-        prop_assert_eq!(bytes.len(), encoded_len(&msg));
-        prop_assert_eq!(decode(bytes, &DecodeLimits::default()), Ok(msg));
+        let frame = encode_msg(&msg);
+        prop_assert_eq!(frame.body.len(), msg.body_len());
+        prop_assert_eq!(decode_message(frame, &Limits::DEFAULT), Ok(msg));
         let mut out = BytesMut::new();
         encode_entry(&e, &mut out);
-        prop_assert_eq!(decode_entry(out.freeze(), &DecodeLimits::default()), Ok(e));
+        prop_assert_eq!(decode_entry(out.freeze(), &Limits::DEFAULT), Ok(e));
         let hs = HardState { term, vote: vote.then_some(ids[0]), commit: 3 };
         let mut out = BytesMut::new();
         encode_hard_state(&hs, &mut out);
@@ -291,19 +314,16 @@ proptest! {
         prop_assert_eq!(decode_hard_state(out.freeze()), Ok(hs));
     }
 
-    /// Arbitrary bytes, led by a tag weighted towards the defined ones, never panic the
-    /// decoders; whatever decodes respects the limits and is canonical.
+    /// Arbitrary bodies, under a message type weighted towards the defined ones, never panic
+    /// the decoders; whatever decodes respects the limits and is canonical.
     #[test]
     fn arbitrary_bytes_decode_or_fail_cleanly(
-        tag in prop_oneof![3 => 0u8..9, 1 => any::<u8>()],
+        msg_type in prop_oneof![3 => 0u8..9, 1 => any::<u8>()],
         body in prop::collection::vec(any::<u8>(), 0..400),
         small in any::<bool>(),
     ) {
-        let mut input = vec![tag];
-        input.extend_from_slice(&body);
-        let limits = if small { small_limits() } else { DecodeLimits::default() };
-        check_decode(&input, &limits)?;
-        check_decode(&body, &limits)?;
+        let limits = if small { small_limits() } else { Limits::DEFAULT };
+        check_decode(msg_type, &body, &limits)?;
     }
 
     /// Valid encodings with a byte overwritten, a cut or an insertion reach further into the
@@ -316,14 +336,17 @@ proptest! {
         how in 0u8..3,
         small in any::<bool>(),
     ) {
-        let mut bytes = encode_msg(&msg).to_vec();
+        // The message type and body as one string, so the type can be corrupted too.
+        let frame = encode_msg(&msg);
+        let mut bytes = vec![frame.msg_type];
+        bytes.extend_from_slice(&frame.body);
         let i = at.index(bytes.len());
         match how {
             0 => bytes[i] = byte,
-            1 => bytes.truncate(i),
+            1 => bytes.truncate(i.max(1)),
             _ => bytes.insert(i, byte),
         }
-        let limits = if small { small_limits() } else { DecodeLimits::default() };
-        check_decode(&bytes, &limits)?;
+        let limits = if small { small_limits() } else { Limits::DEFAULT };
+        check_decode(bytes[0], &bytes[1..], &limits)?;
     }
 }

@@ -1,11 +1,18 @@
 //! Property tests for the wire format (DESIGN.md §4): round trips, streaming at arbitrary split
 //! points, and decoders that stay total and within their limits on arbitrary bytes.
 
+use std::fmt::Debug;
+use std::net::SocketAddr;
+
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use starling_core::wire::codec::{get_bytes, get_list_len, put_bytes, put_list_len};
+use starling_core::wire::peer::{get_peer_list, peer_list_len, put_peer_list};
 use starling_core::wire::varint::{get_varint, peek_varint, put_varint, varint_len};
-use starling_core::wire::{DecodeError, Frame, FrameDecoder, Limits, ProtocolId};
+use starling_core::wire::{
+    DecodeError, Frame, FrameDecoder, Limits, ProtocolId, WirePeer, MAX_WIRE_CONTACTS,
+};
+use starling_core::{NodeContact, PeerId};
 
 fn any_frame() -> impl Strategy<Value = Frame> {
     (
@@ -23,6 +30,51 @@ fn small_limits() -> impl Strategy<Value = Limits> {
         max_list_len,
         max_bytes_len: bytes.min(max_frame_len),
     })
+}
+
+fn contact() -> impl Strategy<Value = NodeContact> {
+    (
+        any::<[u8; 32]>(),
+        any::<bool>(),
+        any::<[u8; 16]>(),
+        any::<u16>(),
+    )
+        .prop_map(|(id, v6, ip, port)| {
+            let addr = if v6 {
+                SocketAddr::from((ip, port))
+            } else {
+                SocketAddr::from(([ip[0], ip[1], ip[2], ip[3]], port))
+            };
+            NodeContact {
+                peer: PeerId::from_bytes(id),
+                addr,
+            }
+        })
+}
+
+/// A list of peers round-trips with the length it announces, and every peer type decodes
+/// arbitrary bytes without panicking into a value that re-encodes to exactly what it consumed.
+fn check_peers<P: WirePeer + PartialEq + Debug>(
+    peers: &[P],
+    junk: &[u8],
+) -> Result<(), TestCaseError> {
+    let mut out = Vec::new();
+    put_peer_list(&mut out, peers.iter());
+    prop_assert_eq!(out.len(), peer_list_len(peers.iter()));
+    let mut buf = Bytes::from(out);
+    let back = get_peer_list::<P>(&mut buf, &Limits::DEFAULT, MAX_WIRE_CONTACTS);
+    prop_assert_eq!(back.as_deref(), Ok(peers));
+    prop_assert!(buf.is_empty());
+
+    let mut buf = Bytes::copy_from_slice(junk);
+    if let Ok(p) = P::decode(&mut buf) {
+        let consumed = junk.len() - buf.len();
+        prop_assert!(consumed >= P::MIN_ENCODED_LEN);
+        let mut again = Vec::new();
+        p.encode(&mut again);
+        prop_assert_eq!(&again[..], &junk[..consumed]);
+    }
+    Ok(())
 }
 
 fn encode(frames: &[Frame]) -> Vec<u8> {
@@ -255,5 +307,21 @@ proptest! {
                 })
             );
         }
+    }
+
+    /// Every `WirePeer` type: `u64` and `u32` varints, raw `PeerId`s, `NodeContact`s.
+    #[test]
+    fn peers_round_trip_and_decode_canonically(
+        ints in prop::collection::vec(any::<u64>(), 0..=MAX_WIRE_CONTACTS),
+        ids in prop::collection::vec(any::<[u8; 32]>(), 0..=MAX_WIRE_CONTACTS),
+        contacts in prop::collection::vec(contact(), 0..=MAX_WIRE_CONTACTS),
+        junk in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        check_peers(&ints, &junk)?;
+        let narrow: Vec<u32> = ints.iter().map(|i| *i as u32).collect();
+        check_peers(&narrow, &junk)?;
+        let ids: Vec<PeerId> = ids.into_iter().map(PeerId::from_bytes).collect();
+        check_peers(&ids, &junk)?;
+        check_peers(&contacts, &junk)?;
     }
 }

@@ -3,9 +3,10 @@
 
 use core::fmt::Debug;
 use core::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use crate::id::{Distance, Key, PeerId};
+pub use crate::contact::NodeContact;
+use crate::id::{Distance, Key};
 
 /// A network group for the routing table's diversity limits: an IPv4 /24 or an IPv6 /48.
 ///
@@ -57,16 +58,6 @@ pub trait Contact: Copy + Eq + Hash + Debug {
     fn distance_to(&self, target: &Key) -> Distance {
         self.key().distance(target)
     }
-}
-
-/// A real node: its proven identity and the address it accepts connections on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct NodeContact {
-    /// The node's identity; its key is the DHT position.
-    pub peer: PeerId,
-    /// Where it listens.
-    pub addr: SocketAddr,
 }
 
 impl Contact for NodeContact {

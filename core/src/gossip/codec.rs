@@ -1,7 +1,9 @@
 //! The wire encoding of gossip messages.
 //!
-//! Protocol id [`ProtocolId::GOSSIP`]. Only [`GossipMessage<NodeContact>`](GossipMessage) has a
-//! codec; the simulator passes messages with other contact types without encoding them.
+//! Protocol id [`ProtocolId::GOSSIP`]. A [`GossipMessage<C>`](GossipMessage) has a codec for any
+//! contact type `C` with a [`WirePeer`] encoding: a real node's
+//! [`NodeContact`](crate::contact::NodeContact); the simulator passes messages with its compact
+//! handles without encoding them.
 //!
 //! | type | message | body |
 //! |------|---------|------|
@@ -26,9 +28,10 @@
 //! - `bool` = one byte, 0 or 1; any other byte is refused.
 //! - `hops` = a varint whose value must fit in a `u16`. It is read as 64 bits, and a larger
 //!   value is [`DecodeError::InvalidValue`]: a well-formed number out of the field's range.
-//! - `contact` and `contacts` are the DHT's encodings (see [`crate::dht::message`]): peer id,
-//!   family, IP, port; a `contacts` list holds at most
-//!   [`MAX_WIRE_CONTACTS`](crate::dht::message::MAX_WIRE_CONTACTS).
+//! - `contact` is the contact's [`WirePeer`] encoding, shared with the DHT (for a
+//!   [`NodeContact`](crate::contact::NodeContact): peer id, family, IP, port; see
+//!   [`crate::wire::contact`]); `contacts` = a varint count, at most [`MAX_WIRE_CONTACTS`], then
+//!   the contacts.
 //! - `data` = varint length then the bytes, at most `max_bytes_len`. It comes last and is
 //!   decoded as a slice of the received frame, not copied.
 //! - Every list = a varint count, then the items back to back. Each list has its own bound:
@@ -47,15 +50,12 @@
 use bytes::{BufMut, Bytes};
 
 use super::message::{Announcement, BucketDigest, GossipMessage, MessageId, Payload, TopicId};
-use crate::dht::message::{
-    contact_len, contacts_len, get_contact, get_contacts, put_contact, put_contacts,
-};
-use crate::dht::NodeContact;
 use crate::wire::codec::{
-    bytes_encoded_len, get_array, get_bytes, get_list_len, get_u8, put_bytes, put_list_len,
+    bytes_encoded_len, get_array, get_bytes, get_capped_list_len, get_u8, put_bytes, put_list_len,
 };
+use crate::wire::peer::{get_peer_list, peer_list_len, put_peer_list};
 use crate::wire::varint::{get_varint, get_varint_u32, put_varint, varint_len};
-use crate::wire::{DecodeError, Limits, ProtocolId, WireMessage};
+use crate::wire::{DecodeError, Limits, ProtocolId, WireMessage, WirePeer, MAX_WIRE_CONTACTS};
 
 /// Most message ids a decoded `Graft`, `Pull` or `BucketIds` may hold, and most announcements
 /// a decoded `IHave` may hold.
@@ -136,22 +136,16 @@ fn get_hops(buf: &mut Bytes) -> Result<u16, DecodeError> {
     u16::try_from(hops).map_err(|_| DecodeError::InvalidValue { field: "hops" })
 }
 
-/// Reads a list count bounded by `cap` as well as by `limits.max_list_len` and the bytes left.
-fn get_capped_len(
-    buf: &mut Bytes,
-    limits: &Limits,
-    cap: usize,
-    min_item_len: usize,
-) -> Result<usize, DecodeError> {
-    // Tighten the limit rather than check afterwards, so the count is refused (as
-    // `ListTooLong`, naming the bound in force) before anything is allocated.
-    let capped = Limits {
-        max_list_len: limits
-            .max_list_len
-            .min(u32::try_from(cap).unwrap_or(u32::MAX)),
-        ..*limits
-    };
-    get_list_len(buf, &capped, min_item_len)
+fn contacts_len<C: WirePeer>(list: &[C]) -> usize {
+    peer_list_len(list.iter())
+}
+
+fn put_contacts<C: WirePeer, B: BufMut>(buf: &mut B, list: &[C]) {
+    put_peer_list(buf, list.iter());
+}
+
+fn get_contacts<C: WirePeer>(buf: &mut Bytes, limits: &Limits) -> Result<Vec<C>, DecodeError> {
+    get_peer_list(buf, limits, MAX_WIRE_CONTACTS)
 }
 
 /// Encoded length of a list of `count` items of `item_len` bytes each.
@@ -167,7 +161,7 @@ fn put_ids<B: BufMut>(buf: &mut B, ids: &[MessageId]) {
 }
 
 fn get_ids(buf: &mut Bytes, limits: &Limits) -> Result<Vec<MessageId>, DecodeError> {
-    let count = get_capped_len(buf, limits, MAX_IDS_PER_MESSAGE, ID_LEN)?;
+    let count = get_capped_list_len(buf, limits, MAX_IDS_PER_MESSAGE, ID_LEN)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         out.push(get_id(buf)?);
@@ -183,7 +177,7 @@ fn put_topics<B: BufMut>(buf: &mut B, topics: &[TopicId]) {
 }
 
 fn get_topics(buf: &mut Bytes, limits: &Limits) -> Result<Vec<TopicId>, DecodeError> {
-    let count = get_capped_len(buf, limits, MAX_TOPICS, TOPIC_LEN)?;
+    let count = get_capped_list_len(buf, limits, MAX_TOPICS, TOPIC_LEN)?;
     let mut out: Vec<TopicId> = Vec::with_capacity(count);
     for _ in 0..count {
         let topic = get_topic(buf)?;
@@ -213,7 +207,7 @@ fn put_announcements<B: BufMut>(buf: &mut B, entries: &[Announcement]) {
 }
 
 fn get_announcements(buf: &mut Bytes, limits: &Limits) -> Result<Vec<Announcement>, DecodeError> {
-    let count = get_capped_len(buf, limits, MAX_IDS_PER_MESSAGE, MIN_ID_AND_VARINT_LEN)?;
+    let count = get_capped_list_len(buf, limits, MAX_IDS_PER_MESSAGE, MIN_ID_AND_VARINT_LEN)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         out.push(Announcement {
@@ -241,7 +235,7 @@ fn put_digests<B: BufMut>(buf: &mut B, buckets: &[BucketDigest]) {
 }
 
 fn get_digests(buf: &mut Bytes, limits: &Limits) -> Result<Vec<BucketDigest>, DecodeError> {
-    let count = get_capped_len(buf, limits, MAX_DIGEST_BUCKETS, MIN_ID_AND_VARINT_LEN)?;
+    let count = get_capped_list_len(buf, limits, MAX_DIGEST_BUCKETS, MIN_ID_AND_VARINT_LEN)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         out.push(BucketDigest {
@@ -280,7 +274,7 @@ fn get_payload(buf: &mut Bytes, limits: &Limits) -> Result<Box<Payload>, DecodeE
     }))
 }
 
-impl WireMessage for GossipMessage<NodeContact> {
+impl<C: WirePeer> WireMessage for GossipMessage<C> {
     const PROTOCOL: ProtocolId = ProtocolId::GOSSIP;
 
     fn msg_type(&self) -> u8 {
@@ -306,10 +300,10 @@ impl WireMessage for GossipMessage<NodeContact> {
     fn body_len(&self) -> usize {
         match self {
             GossipMessage::Join | GossipMessage::Disconnect => 0,
-            GossipMessage::ForwardJoin { joiner, .. } => contact_len(joiner) + 1,
+            GossipMessage::ForwardJoin { joiner, .. } => joiner.encoded_len() + 1,
             GossipMessage::Neighbor { .. } | GossipMessage::NeighborReply { .. } => 1,
             GossipMessage::Shuffle { origin, peers, .. } => {
-                contact_len(origin) + 1 + contacts_len(peers)
+                origin.encoded_len() + 1 + contacts_len(peers)
             }
             GossipMessage::ShuffleReply { peers } => contacts_len(peers),
             GossipMessage::Topics { topics } => fixed_list_len(topics.len(), TOPIC_LEN),
@@ -334,13 +328,13 @@ impl WireMessage for GossipMessage<NodeContact> {
         match self {
             GossipMessage::Join | GossipMessage::Disconnect => {}
             GossipMessage::ForwardJoin { joiner, ttl } => {
-                put_contact(buf, joiner);
+                joiner.encode(buf);
                 buf.put_u8(*ttl);
             }
             GossipMessage::Neighbor { high_priority } => put_bool(buf, *high_priority),
             GossipMessage::NeighborReply { accepted } => put_bool(buf, *accepted),
             GossipMessage::Shuffle { origin, ttl, peers } => {
-                put_contact(buf, origin);
+                origin.encode(buf);
                 buf.put_u8(*ttl);
                 put_contacts(buf, peers);
             }
@@ -384,7 +378,7 @@ impl WireMessage for GossipMessage<NodeContact> {
         let msg = match msg_type {
             JOIN => GossipMessage::Join,
             FORWARD_JOIN => GossipMessage::ForwardJoin {
-                joiner: get_contact(body)?,
+                joiner: C::decode(body)?,
                 ttl: get_u8(body)?,
             },
             NEIGHBOR => GossipMessage::Neighbor {
@@ -395,7 +389,7 @@ impl WireMessage for GossipMessage<NodeContact> {
             },
             DISCONNECT => GossipMessage::Disconnect,
             SHUFFLE => GossipMessage::Shuffle {
-                origin: get_contact(body)?,
+                origin: C::decode(body)?,
                 ttl: get_u8(body)?,
                 peers: get_contacts(body, limits)?,
             },

@@ -2,7 +2,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::*;
-use crate::dht::message::MAX_WIRE_CONTACTS;
+use crate::contact::NodeContact;
 use crate::id::PeerId;
 use crate::wire::{decode_message, encode_message, message_to_frame, Frame};
 use bytes::BytesMut;
@@ -469,7 +469,7 @@ fn lists_are_bounded_by_their_caps() {
 /// Each list's count and what precedes it, for the tests that forge counts.
 fn list_prefixes() -> Vec<(u8, Vec<u8>, usize, usize)> {
     let mut shuffle = Vec::new();
-    put_contact(&mut shuffle, &contact(1, false));
+    contact(1, false).encode(&mut shuffle);
     shuffle.push(2);
     // (type, bytes before the count, cap, smallest item)
     vec![
@@ -479,8 +479,18 @@ fn list_prefixes() -> Vec<(u8, Vec<u8>, usize, usize)> {
         (PULL, T_BYTES.to_vec(), MAX_IDS_PER_MESSAGE, ID_LEN),
         (BUCKET_IDS, with_topic(&[3]), MAX_IDS_PER_MESSAGE, ID_LEN),
         (DIGEST, with_topic(&[3]), MAX_DIGEST_BUCKETS, ID_LEN + 1),
-        (SHUFFLE_REPLY, vec![], MAX_WIRE_CONTACTS, 32 + 1 + 4 + 2),
-        (SHUFFLE, shuffle, MAX_WIRE_CONTACTS, 32 + 1 + 4 + 2),
+        (
+            SHUFFLE_REPLY,
+            vec![],
+            MAX_WIRE_CONTACTS,
+            NodeContact::MIN_ENCODED_LEN,
+        ),
+        (
+            SHUFFLE,
+            shuffle,
+            MAX_WIRE_CONTACTS,
+            NodeContact::MIN_ENCODED_LEN,
+        ),
     ]
 }
 
@@ -626,7 +636,7 @@ fn bad_fields_are_refused() {
     };
     assert_eq!(
         decode_message::<Msg>(
-            message_to_frame(&GossipMessage::Gossip(payload(5, 0, 0))),
+            message_to_frame::<Msg>(&GossipMessage::Gossip(payload(5, 0, 0))),
             &small
         ),
         Err(DecodeError::BytesTooLong { len: 5, max: 4 })

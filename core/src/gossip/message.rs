@@ -88,7 +88,7 @@ pub struct BucketDigest {
 }
 
 /// Every gossip message. `C` names peers inside messages (a real node sends
-/// [`NodeContact`](crate::dht::NodeContact)s; the simulator sends handles).
+/// [`NodeContact`](crate::contact::NodeContact)s; the simulator sends handles).
 ///
 /// Payloads are boxed: they are the largest variant, and every queued message pays for the
 /// largest variant.

@@ -28,7 +28,7 @@
 //!
 //! ## The shape
 //! [`Gossip`] is a [`Machine`](crate::machine::Machine) generic over how peers are named (a
-//! real node: [`NodeContact`](crate::dht::NodeContact), whose messages have a wire codec; the
+//! real node: [`NodeContact`](crate::contact::NodeContact), whose messages have a wire codec; the
 //! simulator: 4-byte handles). [`BroadcastMode::Push`] turns the tree off and pushes every new
 //! message to a random fanout, as a baseline.
 //!

@@ -10,8 +10,30 @@ use super::progress::Progress;
 use crate::time::{Duration, Instant};
 
 impl<P: RaftPeer> Raft<P> {
+    /// Whether `msg` is within this server's configured sizes. The wire decoder bounds only
+    /// what any Raft group could send (the generic wire limits); these bounds are per group,
+    /// and a leader with the same configuration stays within them.
+    fn fits_config(&self, msg: &RaftMessage<P>) -> bool {
+        match msg {
+            RaftMessage::Append { entries, .. } => {
+                entries.len() <= self.config.max_entries_per_append
+                    && entries.iter().all(|e| match &e.kind {
+                        EntryKind::Command(data) => data.len() <= self.config.max_command_len,
+                        _ => true,
+                    })
+            }
+            RaftMessage::Snapshot { data, .. } => data.len() <= self.config.snapshot_chunk_len,
+            _ => true,
+        }
+    }
+
     /// Dispatches one message.
     pub(crate) fn step(&mut self, now: Instant, from: P, msg: RaftMessage<P>) {
+        if !self.fits_config(&msg) {
+            // Before anything else, a term included: a message we refuse changes nothing here.
+            self.stats.oversized_dropped += 1;
+            return;
+        }
         let term = msg.term();
         if let RaftMessage::Vote { pre, transfer, .. } = msg {
             if term > self.term && !transfer && self.in_lease(now) {

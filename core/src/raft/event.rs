@@ -154,4 +154,9 @@ pub struct RaftStats {
     pub snapshot_chunks_sent: u64,
     /// Persist batches issued.
     pub persist_batches: u64,
+    /// Messages dropped on arrival because they exceed this server's configuration: an
+    /// `Append` of more than `max_entries_per_append` entries or holding a command longer than
+    /// `max_command_len`, or a snapshot chunk longer than `snapshot_chunk_len`. An honest
+    /// leader with the same configuration never sends one.
+    pub oversized_dropped: u64,
 }

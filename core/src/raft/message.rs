@@ -1,4 +1,5 @@
-//! Raft's log entries, snapshots and messages (the typed values; the wire codec is in `codec`).
+//! Raft's log entries, snapshots and messages (the typed values; the wire codec is in `codec`,
+//! the encoding for stable storage in `durable`).
 
 use bytes::Bytes;
 

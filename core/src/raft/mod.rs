@@ -38,11 +38,19 @@
 //! - Heartbeats are their own message (as in etcd's raft) rather than empty `Append`s: they
 //!   carry the read round for ReadIndex and a commit index capped at what the follower matches.
 //! - Reads are served only by the leader; followers answer `NotLeader` with a hint.
+//!
+//! ## Encodings
+//! [`RaftMessage`] is a [`WireMessage`](crate::wire::WireMessage) like every protocol's messages
+//! ([`codec`] documents the layout); [`durable`] holds the encoding of entries and the hard
+//! state for stable storage. A message exceeding this server's configured batch, command or
+//! chunk size is dropped on arrival and counted in [`RaftStats::oversized_dropped`].
 
 pub mod codec;
 mod config;
+pub mod durable;
 mod election;
 mod event;
+mod fields;
 mod log;
 mod machine;
 mod mem_storage;

@@ -678,3 +678,57 @@ fn appends_and_snapshots_at_the_end_of_the_index_space_are_refused_without_overf
     node.handle_message(now, leader, snapshot);
     assert_eq!(node.last_index(), last);
 }
+
+#[test]
+fn messages_beyond_the_configured_sizes_are_dropped_on_arrival() {
+    // The codec bounds only the generic wire limits; the group's own batch, command and chunk
+    // sizes are the machine's to enforce, before the message can touch the term or the log.
+    let config = RaftConfig {
+        max_entries_per_append: 2,
+        max_command_len: 4,
+        snapshot_chunk_len: 8,
+        ..RaftConfig::default()
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run(3_000);
+    let leader = c.leader();
+    let other = (1..=3).find(|&id| id != leader).unwrap();
+    let (now, term) = (c.now, c.nodes[&leader].term());
+    let node = c.nodes.get_mut(&other).unwrap();
+    let last = node.last_index();
+    let last_term = node.entry(last).map_or(0, |e| e.term);
+    let append = |term, lens: &[usize]| RaftMessage::Append {
+        term,
+        prev_index: last,
+        prev_term: last_term,
+        entries: lens
+            .iter()
+            .zip(last + 1..)
+            .map(|(len, index)| Entry {
+                index,
+                term: last_term,
+                kind: EntryKind::Command(Bytes::from(vec![b'x'; *len])),
+            })
+            .collect(),
+        commit: 0,
+    };
+    // Each carries a higher term, which the server would otherwise adopt.
+    node.handle_message(now, leader, append(term + 1, &[1, 1, 1]));
+    node.handle_message(now, leader, append(term + 1, &[5]));
+    let chunk = RaftMessage::Snapshot {
+        term: term + 1,
+        index: last + 10,
+        snapshot_term: term,
+        membership: Membership::new(1..=3),
+        total_len: 9,
+        offset: 0,
+        data: Bytes::from(vec![b's'; 9]),
+    };
+    node.handle_message(now, leader, chunk);
+    assert_eq!(node.stats().oversized_dropped, 3);
+    assert_eq!((node.term(), node.last_index()), (term, last));
+    // At the limits exactly, an append is taken.
+    node.handle_message(now, leader, append(term, &[4, 4]));
+    assert_eq!(node.stats().oversized_dropped, 3);
+    assert_eq!(node.last_index(), last + 2);
+}

@@ -167,6 +167,27 @@ pub fn get_list_len<B: Buf>(
     Ok(count)
 }
 
+/// As [`get_list_len`], for a list the protocol bounds more tightly than `limits.max_list_len`:
+/// the count must also be at most `cap`.
+///
+/// The tighter bound is folded into the limit rather than checked afterwards, so an excess count
+/// is refused as [`DecodeError::ListTooLong`] naming the bound actually in force, before anything
+/// is allocated.
+pub fn get_capped_list_len<B: Buf>(
+    buf: &mut B,
+    limits: &Limits,
+    cap: usize,
+    min_item_len: usize,
+) -> Result<usize, DecodeError> {
+    let capped = Limits {
+        max_list_len: limits
+            .max_list_len
+            .min(u32::try_from(cap).unwrap_or(u32::MAX)),
+        ..*limits
+    };
+    get_list_len(buf, &capped, min_item_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +335,23 @@ mod tests {
         assert_eq!(
             get_list_len(&mut buf, &limits(10, 4), 1),
             Err(DecodeError::ListTooLong { len: 5, max: 4 })
+        );
+    }
+
+    #[test]
+    fn capped_list_len_takes_the_tighter_bound() {
+        let mut five = Bytes::from_static(&[5, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            get_capped_list_len(&mut five.clone(), &Limits::default(), 4, 1),
+            Err(DecodeError::ListTooLong { len: 5, max: 4 })
+        );
+        assert_eq!(
+            get_capped_list_len(&mut five.clone(), &limits(10, 3), 4, 1),
+            Err(DecodeError::ListTooLong { len: 5, max: 3 })
+        );
+        assert_eq!(
+            get_capped_list_len(&mut five, &Limits::default(), usize::MAX, 1),
+            Ok(5)
         );
     }
 

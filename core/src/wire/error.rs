@@ -90,8 +90,11 @@ pub enum DecodeError {
     },
     /// A string field is not valid UTF-8. Malformed input: drop the frame and penalise the peer.
     InvalidUtf8,
-    /// A field holds a value its type does not allow (an unknown enum tag, a zero where zero is
-    /// meaningless, ...). Malformed input: drop the frame and penalise the peer.
+    /// A field holds a value its type does not allow: an unknown enum or flag byte, a zero
+    /// where zero is meaningless, a set not written in strictly increasing order (so it would
+    /// have more than one encoding), a sequence number that does not follow its predecessor
+    /// (a Raft append's entry indexes). Malformed input: drop the frame and penalise the peer;
+    /// read from storage, the record is corrupt.
     InvalidValue {
         /// The name of the offending field.
         field: &'static str,

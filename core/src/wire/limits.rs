@@ -29,6 +29,9 @@ impl Limits {
     ///   IHAVE batch, a Raft append batch) yet a `Vec` of that many small items stays small.
     /// - Byte and text strings up to 256 KiB: a quarter of a frame, so one value fits with room to
     ///   spare but a single field cannot take a whole frame.
+    ///   Raft commands and snapshot chunks are byte strings too: a Raft group configured for
+    ///   chunks above 256 KiB decodes its frames with a larger `max_bytes_len` (its own
+    ///   configured sizes are then checked by the Raft machine).
     pub const DEFAULT: Limits = Limits {
         max_frame_len: 1 << 20,
         max_list_len: 4096,

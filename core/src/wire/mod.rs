@@ -2,9 +2,9 @@
 //!
 //! Every Starling message travels in a frame. This module defines the frame envelope, the
 //! encodings of the fields inside message bodies, and [`WireMessage`], the trait each protocol's
-//! message type implements. It does no I/O: it turns values into bytes and received bytes back
-//! into values, and refuses anything malformed or oversized with a [`DecodeError`] rather than a
-//! panic.
+//! message type implements (the DHT's, gossip's and Raft's alike). It does no I/O: it turns
+//! values into bytes and received bytes back into values, and refuses anything malformed or
+//! oversized with a [`DecodeError`] rather than a panic.
 //!
 //! # Format
 //!
@@ -27,7 +27,8 @@
 //! - **Lists** are a varint item count then the items back to back.
 //! - A body must be consumed exactly: leftover bytes are an error.
 //!
-//! Field helpers are in [`codec`].
+//! Field helpers are in [`codec`]. Peers named in a message (a Raft member, a DHT contact) are
+//! written by [`WirePeer`], the same way in every protocol: see [`peer`] and [`contact`].
 //!
 //! # Guarantees
 //!
@@ -60,13 +61,17 @@
 //! ```
 
 pub mod codec;
+pub mod contact;
 mod error;
 mod frame;
 mod limits;
 mod message;
+pub mod peer;
 pub mod varint;
 
+pub use contact::MAX_WIRE_CONTACTS;
 pub use error::DecodeError;
 pub use frame::{Frame, FrameDecoder, ProtocolId, MIN_FRAME_LEN};
 pub use limits::{Limits, LimitsError};
 pub use message::{decode_message, encode_message, message_to_frame, WireMessage};
+pub use peer::WirePeer;

@@ -38,7 +38,8 @@
 //!
 //! ## Wire
 //! Servers talk Raft in frames of [`ProtocolId::RAFT`](starling_core::wire::ProtocolId::RAFT)
-//! (the body is the [Raft codec](starling_core::raft::codec)'s); clients talk to servers in
+//! (the message type and body are the [Raft codec](starling_core::raft::codec)'s); clients talk
+//! to servers in
 //! frames of [`proto::KV_PROTOCOL`] (16), described in [`proto`]. Both ride Starling's encrypted,
 //! authenticated sessions, so the `PeerId` a request comes from is the client's identity.
 //!

@@ -11,17 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use starling_core::id::PeerId;
 use starling_core::machine::{Machine, Output};
 use starling_core::node::NodeEvent;
-use starling_core::raft::codec::{self, DecodeLimits};
 use starling_core::raft::{
     EntryKind, Membership, PersistBatch, ProposeError, Raft, RaftConfig, RaftEvent, ReadId, Role,
 };
 use starling_core::session::NodeKeys;
 use starling_core::time::Instant;
-use starling_core::wire::{Frame, ProtocolId};
+use starling_core::wire::{decode_message, message_to_frame, Frame, Limits, ProtocolId};
 use starling_mio::{Handle, Reactor, ReactorStats};
 use starling_store::{StoreConfig, SyncMode};
 
@@ -30,8 +29,6 @@ use crate::state::{Command, KvState};
 use crate::storage::{RaftStorage, StorageError};
 use crate::{reactor_config, MonoClock};
 
-/// Raft frames carry one message each; the codec's own tag says which.
-const RAFT_MSG: u8 = 0;
 /// Inputs the driver takes from its channel per turn before it pumps Raft, so a flood of
 /// frames cannot starve timers and the disk.
 const MAX_INPUTS_PER_TURN: usize = 4096;
@@ -218,7 +215,11 @@ impl KvServer {
             failed: None,
         }));
         let mut driver = Driver {
-            limits: DecodeLimits::from_config(&config.raft),
+            // Raft checks its own chunk and command sizes on arrival; a frame bounds the rest.
+            limits: Limits {
+                max_bytes_len: Limits::DEFAULT.max_frame_len,
+                ..Limits::DEFAULT
+            },
             voters: config.voters.clone(),
             raft,
             storage,
@@ -307,7 +308,7 @@ fn short(id: &PeerId) -> String {
 
 /// The thread that owns Raft, the store and the map.
 struct Driver {
-    limits: DecodeLimits,
+    limits: Limits,
     voters: Vec<PeerId>,
     raft: Raft<PeerId>,
     storage: RaftStorage,
@@ -386,7 +387,7 @@ impl Driver {
             if !self.voters.contains(&peer) {
                 return;
             }
-            match codec::decode::<PeerId>(frame.body, &self.limits) {
+            match decode_message(frame, &self.limits) {
                 Ok(msg) => self.raft.handle_message(now, peer, msg),
                 Err(e) => tracing::debug!(error = %e, "bad raft frame"),
             }
@@ -444,9 +445,7 @@ impl Driver {
             while let Some(out) = self.raft.poll_output() {
                 match out {
                     Output::Send { to, msg } => {
-                        let mut body = BytesMut::with_capacity(codec::encoded_len(&msg));
-                        codec::encode(&msg, &mut body);
-                        let frame = Frame::new(ProtocolId::RAFT, RAFT_MSG, body.freeze());
+                        let frame = message_to_frame(&msg);
                         self.outbox.entry(to).or_default().push(frame);
                     }
                     Output::Event(RaftEvent::Persist(batch)) => persists.push(batch),

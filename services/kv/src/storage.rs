@@ -1,16 +1,17 @@
 //! Raft's persist batches on a [`LogStore`], and what the store recovers back into Raft's
 //! terms.
 //!
-//! Entries are stored as [`codec::encode_entry`] bytes, the hard state as
-//! [`codec::encode_hard_state`] bytes. A snapshot's bytes are its membership (`voters: u16`,
+//! Entries are stored as [`durable::encode_entry`] bytes, the hard state as
+//! [`durable::encode_hard_state`] bytes. A snapshot's bytes are its membership (`voters: u16`,
 //! 32-byte ids, `learners: u16`, 32-byte ids) followed by the state machine's snapshot.
 
 use std::path::Path;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use starling_core::id::PeerId;
-use starling_core::raft::codec::{self, DecodeLimits};
+use starling_core::raft::durable;
 use starling_core::raft::{HardState, Membership, PersistBatch, RaftConfig, Recovered, Snapshot};
+use starling_core::wire::Limits;
 use starling_store::{EntryRecord, LogStore, SnapshotRecord, StoreConfig, StoreError};
 
 /// Why storage failed.
@@ -106,16 +107,20 @@ impl RaftStorage {
         std::fs::create_dir_all(dir)
             .map_err(|e| StorageError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
         let (store, rec) = LogStore::open(dir, config)?;
-        let limits = DecodeLimits::from_config(raft);
+        // Any command this server accepted fits in `max_command_len`.
+        let limits = Limits {
+            max_bytes_len: u32::try_from(raft.max_command_len).unwrap_or(u32::MAX),
+            ..Limits::DEFAULT
+        };
         let hard_state = match rec.hard_state {
-            Some(b) => codec::decode_hard_state::<PeerId>(b)
+            Some(b) => durable::decode_hard_state::<PeerId>(b)
                 .map_err(|e| StorageError::Corrupt(format!("hard state: {e}")))?,
             None => HardState::default(),
         };
         let snapshot = rec.snapshot.map(decode_snapshot).transpose()?;
         let mut entries = Vec::with_capacity(rec.entries.len());
         for r in rec.entries {
-            let e = codec::decode_entry::<PeerId>(r.data, &limits)
+            let e = durable::decode_entry::<PeerId>(r.data, &limits)
                 .map_err(|e| StorageError::Corrupt(format!("entry {}: {e}", r.index)))?;
             if e.index != r.index || e.term != r.term {
                 return Err(StorageError::Corrupt(format!(
@@ -167,8 +172,8 @@ impl RaftStorage {
         if !batch.entries.is_empty() {
             let mut records = Vec::with_capacity(batch.entries.len());
             for e in &batch.entries {
-                let mut data = BytesMut::with_capacity(codec::entry_encoded_len(e));
-                codec::encode_entry(e, &mut data);
+                let mut data = BytesMut::with_capacity(durable::entry_encoded_len(e));
+                durable::encode_entry(e, &mut data);
                 records.push(EntryRecord {
                     index: e.index,
                     term: e.term,
@@ -179,8 +184,8 @@ impl RaftStorage {
             needs_sync = true;
         }
         if let Some(hs) = &batch.hard_state {
-            let mut data = BytesMut::with_capacity(codec::hard_state_encoded_len(hs));
-            codec::encode_hard_state(hs, &mut data);
+            let mut data = BytesMut::with_capacity(durable::hard_state_encoded_len(hs));
+            durable::encode_hard_state(hs, &mut data);
             self.store.set_hard_state(&data)?;
             if (hs.term, hs.vote) != self.last_term_vote {
                 self.last_term_vote = (hs.term, hs.vote);
