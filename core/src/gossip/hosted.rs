@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 
 use super::{BroadcastMode, Gossip, GossipConfig, GossipConfigError, GossipMessage};
-use crate::dht::NodeContact;
+use crate::contact::NodeContact;
 use crate::id::PeerId;
 use crate::node::{Direction, Protocol};
 use crate::time::Instant;

@@ -17,7 +17,7 @@ use core::fmt::Debug;
 use std::net::SocketAddr;
 
 use super::output::Direction;
-use crate::dht::NodeContact;
+use crate::contact::NodeContact;
 use crate::id::PeerId;
 use crate::machine::Machine;
 use crate::time::Instant;

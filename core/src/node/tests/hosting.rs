@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bytes::{Buf, BufMut};
 
 use super::*;
-use crate::dht::NodeContact;
+use crate::contact::NodeContact;
 use crate::machine::{Machine, Output};
 use crate::wire::{DecodeError, Limits, WireMessage};
 
